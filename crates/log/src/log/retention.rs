@@ -1,0 +1,69 @@
+//! Retention (L8) and time-based rolling (L7).
+//!
+//! Only whole segments are deleted, oldest first, and only while each one's upper bound (the
+//! next segment's base offset, or the log end) is at or below the high watermark. Time
+//! retention runs first, then size retention on what is left, as in Kafka. When every segment
+//! may go, the active one is rolled first, so the log always keeps a segment and its end.
+
+use crate::error::LogError;
+use crate::segment::Segment;
+
+use super::{PartitionLog, SegmentPosition};
+
+impl PartitionLog {
+    pub(super) fn retain(&mut self, now_ms: i64) -> Result<usize, LogError> {
+        if self.active().is_aged(now_ms, &self.config) {
+            self.roll()?;
+        }
+        let deletable = self.deletable_segments(now_ms);
+        if deletable > 0 && deletable == self.segments.len() {
+            self.roll()?;
+        }
+        let doomed: Vec<i64> = self.segments.keys().take(deletable).copied().collect();
+        for &base in &doomed {
+            // Out of the map first: a failed removal leaves the log failed, not pointing at
+            // a half-deleted segment.
+            self.segments.remove(&base);
+            Segment::delete_files(&*self.storage, &self.dir, base)?;
+        }
+        if !doomed.is_empty() {
+            let first = self.segments.values().next().expect("the active segment is never deleted");
+            self.log_start_offset = first.base_offset();
+            if !self.segments.contains_key(&self.hw_position.segment_base) {
+                // The high watermark was the end of a deleted segment: the new log start.
+                assert_eq!(self.high_watermark, self.log_start_offset, "retention never passes the high watermark");
+                self.hw_position = SegmentPosition { segment_base: self.log_start_offset, position: 0 };
+            }
+            tracing::info!(dir = %self.dir.display(), deleted = doomed.len(), log_start_offset = self.log_start_offset, "retention deleted segments");
+        }
+        self.producers.evict_before(self.log_start_offset);
+        self.producers.expire(now_ms);
+        Ok(doomed.len())
+    }
+
+    /// How many of the oldest segments retention may delete now.
+    fn deletable_segments(&self, now_ms: i64) -> usize {
+        let segments: Vec<&Segment> = self.segments.values().collect();
+        let upper_bound = |i: usize| segments.get(i + 1).map_or(self.log_end_offset, |s| s.base_offset());
+        // Below the high watermark, and not an empty active segment (deleting it frees nothing).
+        let may_delete = |i: usize| upper_bound(i) <= self.high_watermark && !segments[i].is_empty();
+        let mut count = 0;
+        if self.config.retention_ms >= 0 {
+            let expired = |s: &Segment| {
+                s.max_timestamp().is_some_and(|(ts, _)| now_ms.saturating_sub(ts) > self.config.retention_ms)
+            };
+            while count < segments.len() && may_delete(count) && expired(segments[count]) {
+                count += 1;
+            }
+        }
+        if self.config.retention_bytes >= 0 {
+            let retention_bytes = self.config.retention_bytes as u64;
+            let mut remaining: u64 = segments[count..].iter().map(|s| s.size()).sum();
+            while count < segments.len() && may_delete(count) && remaining - segments[count].size() >= retention_bytes {
+                remaining -= segments[count].size();
+                count += 1;
+            }
+        }
+        count
+    }
+}

@@ -1,0 +1,61 @@
+//! The APIs and versions Sluice serves. ApiVersions advertises exactly this table (SEMANTICS
+//! X1): a request outside it is answered UNSUPPORTED_VERSION.
+//!
+//! Floors follow Kafka 4.x (KIP-896 removed Produce v0-2, Fetch v0-3, ListOffsets v0); ceilings
+//! are the highest versions whose semantics Sluice implements.
+
+use kafka_protocol::messages::ApiKey;
+
+/// (api key, min version, max version).
+pub const SERVED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 12),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::ListOffsets, 1, 9),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 1),
+];
+
+/// The served range for an API key, if it is served at all.
+pub fn served_range(api_key: ApiKey) -> Option<(i16, i16)> {
+    SERVED_APIS.iter().find(|(k, _, _)| *k == api_key).map(|(_, lo, hi)| (*lo, *hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::Message;
+
+    /// Every served range lies within what the codec can decode and encode.
+    #[test]
+    fn served_ranges_are_within_the_codec() {
+        fn check<Req: Message, Resp: Message>(key: ApiKey) {
+            let (lo, hi) = served_range(key).unwrap();
+            assert!(lo <= hi, "{key:?}");
+            assert!(Req::VERSIONS.min <= lo && hi <= Req::VERSIONS.max, "{key:?} request");
+            assert!(Resp::VERSIONS.min <= lo && hi <= Resp::VERSIONS.max, "{key:?} response");
+        }
+        check::<ProduceRequest, ProduceResponse>(ApiKey::Produce);
+        check::<FetchRequest, FetchResponse>(ApiKey::Fetch);
+        check::<ListOffsetsRequest, ListOffsetsResponse>(ApiKey::ListOffsets);
+        check::<MetadataRequest, MetadataResponse>(ApiKey::Metadata);
+        check::<ApiVersionsRequest, ApiVersionsResponse>(ApiKey::ApiVersions);
+        check::<CreateTopicsRequest, CreateTopicsResponse>(ApiKey::CreateTopics);
+        check::<DeleteTopicsRequest, DeleteTopicsResponse>(ApiKey::DeleteTopics);
+        check::<InitProducerIdRequest, InitProducerIdResponse>(ApiKey::InitProducerId);
+        check::<DescribeConfigsRequest, DescribeConfigsResponse>(ApiKey::DescribeConfigs);
+        check::<AlterConfigsRequest, AlterConfigsResponse>(ApiKey::AlterConfigs);
+        check::<CreatePartitionsRequest, CreatePartitionsResponse>(ApiKey::CreatePartitions);
+        check::<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(ApiKey::IncrementalAlterConfigs);
+        check::<DescribeClusterRequest, DescribeClusterResponse>(ApiKey::DescribeCluster);
+        assert_eq!(SERVED_APIS.len(), 13);
+    }
+}
