@@ -136,3 +136,17 @@ async fn a_second_broker_on_the_same_data_dir_is_refused() {
     let err = sluice_broker::Broker::open(config(b.dir.path())).err().expect("locked");
     assert!(err.to_string().contains("in use"), "{err}");
 }
+
+/// A write the disk refuses: the producer gets KAFKA_STORAGE_ERROR, and the broker stops with
+/// the reason instead of serving half-written state.
+#[tokio::test]
+async fn a_storage_failure_stops_the_broker() {
+    let storage = sluice_log::MemStorage::new();
+    let b = TestBroker::start_on(std::sync::Arc::new(storage.clone())).await;
+    let mut c = b.connect().await;
+    assert_eq!(produce(&mut c, "disk", 0, batch(&[b"fine"])).await.error_code, 0);
+    storage.set_failing(true);
+    assert_eq!(produce(&mut c, "disk", 0, batch(&[b"lost"])).await.error_code, 56);
+    let err = b.finished().await.expect_err("the broker stops");
+    assert!(err.to_string().contains("storage"), "{err}");
+}

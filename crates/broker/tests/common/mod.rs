@@ -53,6 +53,24 @@ impl TestBroker {
         TestBroker { addr, broker, dir, stop: Some(tx), task: Some(task) }
     }
 
+    /// A broker whose files live in `storage` (e.g. a `MemStorage` that can be made to fail).
+    pub async fn start_on(storage: Arc<dyn sluice_log::Storage>) -> TestBroker {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let broker = Broker::open_with(config(dir.path()), storage, None).expect("broker opens");
+        let listener = sluice_broker::bind(&broker).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(sluice_broker::serve(broker.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        TestBroker { addr, broker, dir, stop: Some(tx), task: Some(task) }
+    }
+
+    /// Waits for the server task to end by itself (it does after a storage failure).
+    pub async fn finished(mut self) -> Result<(), sluice_broker::BrokerError> {
+        tokio::time::timeout(Duration::from_secs(30), self.task.take().unwrap()).await.expect("broker stops").unwrap()
+    }
+
     /// Clean shutdown; returns the data directory for a restart.
     pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
         let _ = self.stop.take().unwrap().send(());
