@@ -75,7 +75,8 @@ pub async fn serve(
 
 async fn retention_loop(broker: Arc<Broker>) {
     let period = std::time::Duration::from_millis(broker.config.retention_check_interval_ms);
-    let mut tick = tokio::time::interval(period);
+    // The first check comes one period after start, not at once (Kafka waits too).
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;

@@ -99,8 +99,7 @@ async fn restart_keeps_topics_data_configs_and_producer_state() {
     let init: InitProducerIdResponse =
         c.call(ApiKey::InitProducerId, 4, &InitProducerIdRequest::default().with_transactional_id(None)).await;
     let pid = init.producer_id.0;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let first = batch_with(&[b"a"], pid, 0, 0, now);
+    let first = batch_with(&[b"a"], pid, 0, 0, now_ms());
     produce(&mut c, "keep", 1, first.clone()).await;
     produce(&mut c, "keep", 1, batch(&[b"b", b"c"])).await;
     drop(c);

@@ -125,19 +125,19 @@ async fn p15_p16_p18_idempotent_producer() {
         c.call(ApiKey::InitProducerId, 4, &InitProducerIdRequest::default().with_transactional_id(None)).await;
     assert_ne!(other.producer_id.0, pid, "each producer gets its own id");
 
-    let b0 = batch_with(&[b"a", b"b"], pid, epoch, 0, 1);
+    let b0 = batch_with(&[b"a", b"b"], pid, epoch, 0, now_ms());
     assert_eq!(produce(&mut c, "idem", 0, b0.clone()).await.base_offset, 0);
-    let b1 = batch_with(&[b"c"], pid, epoch, 2, 1);
+    let b1 = batch_with(&[b"c"], pid, epoch, 2, now_ms());
     assert_eq!(produce(&mut c, "idem", 0, b1.clone()).await.base_offset, 2);
     // Retry of the first batch: success with its original offset, nothing appended.
     let retry = produce(&mut c, "idem", 0, b0).await;
     assert_eq!((retry.error_code, retry.base_offset), (0, 0));
     // Gap.
-    let gap = produce(&mut c, "idem", 0, batch_with(&[b"x"], pid, epoch, 9, 1)).await;
+    let gap = produce(&mut c, "idem", 0, batch_with(&[b"x"], pid, epoch, 9, now_ms())).await;
     assert_eq!(gap.error_code, 45);
     // Bump the epoch, then the old epoch is fenced.
-    assert_eq!(produce(&mut c, "idem", 0, batch_with(&[b"e"], pid, epoch + 1, 0, 1)).await.error_code, 0);
-    assert_eq!(produce(&mut c, "idem", 0, batch_with(&[b"old"], pid, epoch, 3, 1)).await.error_code, 47);
+    assert_eq!(produce(&mut c, "idem", 0, batch_with(&[b"e"], pid, epoch + 1, 0, now_ms())).await.error_code, 0);
+    assert_eq!(produce(&mut c, "idem", 0, batch_with(&[b"old"], pid, epoch, 3, now_ms())).await.error_code, 47);
     let f = fetch(&mut c, "idem", 0, 0, 0, 1 << 20).await;
     assert_eq!(f.high_watermark, 4);
 }
@@ -307,4 +307,38 @@ async fn page_cache_mode_serves_appends() {
     let mut c = b.connect().await;
     assert_eq!(produce(&mut c, "pc", 0, batch(&[b"a"])).await.base_offset, 0);
     assert_eq!(fetch(&mut c, "pc", 0, 0, 0, 1 << 20).await.high_watermark, 1);
+}
+
+async fn earliest(c: &mut Conn, topic: &str) -> i64 {
+    let req = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
+        list_offsets_request::ListOffsetsTopic::default().with_name(name(topic)).with_partitions(vec![
+            list_offsets_request::ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-2),
+        ]),
+    ]);
+    let r: ListOffsetsResponse = c.call(ApiKey::ListOffsets, 8, &req).await;
+    r.topics[0].partitions[0].offset
+}
+
+/// L8 through the broker: the retention timer deletes whole old segments and the log start
+/// offset moves; a fetch below it is OFFSET_OUT_OF_RANGE.
+#[tokio::test]
+async fn l8_retention_runs_on_its_timer() {
+    let b = TestBroker::start_with(|c| c.retention_check_interval_ms = 50).await;
+    let mut c = b.connect().await;
+    let created = create_topic(&mut c, "ret", 1, &[("segment.bytes", "300"), ("retention.ms", "60000")]).await;
+    assert_eq!(created.error_code, 0, "{:?}", created.error_message);
+    let hour_ago = now_ms() - 3_600_000;
+    let value = [9u8; 150];
+    for _ in 0..3 {
+        assert_eq!(produce(&mut c, "ret", 0, batch_with(&[&value], -1, -1, -1, hour_ago)).await.error_code, 0);
+    }
+    assert_eq!(produce(&mut c, "ret", 0, batch(&[&value])).await.error_code, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while earliest(&mut c, "ret").await < 3 {
+        assert!(Instant::now() < deadline, "retention did not run");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(earliest(&mut c, "ret").await, 3, "the fresh batch stays");
+    assert_eq!(fetch(&mut c, "ret", 0, 0, 0, 1 << 20).await.error_code, 1);
+    assert_eq!(batches_in(fetch(&mut c, "ret", 0, 3, 0, 1 << 20).await.records.unwrap()), vec![(3, 1)]);
 }

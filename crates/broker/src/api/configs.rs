@@ -180,16 +180,23 @@ pub fn alter(broker: &Arc<Broker>, request: AlterConfigsRequest) -> AlterConfigs
                     .collect();
                 apply(broker, &name, configs, request.validate_only)
             });
-            let r = alter_configs_response::AlterConfigsResourceResponse::default()
+            let (code, message) = error_fields(result);
+            alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(res.resource_type)
-                .with_resource_name(res.resource_name);
-            match result {
-                Ok(()) => r,
-                Err(e) => r.with_error_code(e.code).with_error_message(Some(str_bytes(e.message))),
-            }
+                .with_resource_name(res.resource_name)
+                .with_error_code(code)
+                .with_error_message(message)
         })
         .collect();
     AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// The error code and message of an alter result (NONE and null on success).
+fn error_fields(result: Result<(), TopicError>) -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
+    match result {
+        Ok(()) => (error_code::NONE, None),
+        Err(e) => (e.code, Some(str_bytes(e.message))),
+    }
 }
 
 fn list_values(v: Option<&String>) -> Vec<String> {
@@ -242,13 +249,12 @@ pub fn incremental_alter(
                 }
                 apply(broker, &name, configs, request.validate_only)
             });
-            let r = incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+            let (code, message) = error_fields(result);
+            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(res.resource_type)
-                .with_resource_name(res.resource_name);
-            match result {
-                Ok(()) => r,
-                Err(e) => r.with_error_code(e.code).with_error_message(Some(str_bytes(e.message))),
-            }
+                .with_resource_name(res.resource_name)
+                .with_error_code(code)
+                .with_error_message(message)
         })
         .collect();
     IncrementalAlterConfigsResponse::default().with_responses(responses)

@@ -43,7 +43,10 @@ impl TestBroker {
     pub async fn start_in(dir: Arc<tempfile::TempDir>, f: impl FnOnce(&mut BrokerConfig)) -> TestBroker {
         let mut c = config(dir.path());
         f(&mut c);
-        let broker = Broker::open(c).expect("broker opens");
+        Self::serve(Broker::open(c).expect("broker opens"), dir).await
+    }
+
+    async fn serve(broker: Arc<Broker>, dir: Arc<tempfile::TempDir>) -> TestBroker {
         let listener = sluice_broker::bind(&broker).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();
@@ -56,14 +59,7 @@ impl TestBroker {
     /// A broker whose files live in `storage` (e.g. a `MemStorage` that can be made to fail).
     pub async fn start_on(storage: Arc<dyn sluice_log::Storage>) -> TestBroker {
         let dir = Arc::new(tempfile::tempdir().unwrap());
-        let broker = Broker::open_with(config(dir.path()), storage, None).expect("broker opens");
-        let listener = sluice_broker::bind(&broker).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(sluice_broker::serve(broker.clone(), listener, async {
-            let _ = rx.await;
-        }));
-        TestBroker { addr, broker, dir, stop: Some(tx), task: Some(task) }
+        Self::serve(Broker::open_with(config(dir.path()), storage, None).expect("broker opens"), dir).await
     }
 
     /// Waits for the server task to end by itself (it does after a storage failure).
@@ -202,8 +198,14 @@ pub fn batch_with(values: &[&[u8]], producer_id: i64, epoch: i16, base_sequence:
     buf.freeze()
 }
 
+/// Milliseconds since the epoch: batches carry current timestamps, or retention (7 days by
+/// default) would rightly delete them.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
 pub fn batch(values: &[&[u8]]) -> Bytes {
-    batch_with(values, -1, -1, -1, 1_700_000_000_000)
+    batch_with(values, -1, -1, -1, now_ms())
 }
 
 pub fn produce_request(topic: &str, partition: i32, acks: i16, records: Bytes) -> ProduceRequest {
