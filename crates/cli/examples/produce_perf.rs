@@ -54,7 +54,7 @@ fn main() {
                 producer.poll(Duration::from_millis(1));
             }
         }
-        if sent % 1024 == 0 {
+        if sent.is_multiple_of(1024) {
             producer.poll(Duration::ZERO);
         }
         if last.elapsed() >= Duration::from_secs(1) {
