@@ -342,3 +342,31 @@ async fn l8_retention_runs_on_its_timer() {
     assert_eq!(fetch(&mut c, "ret", 0, 0, 0, 1 << 20).await.error_code, 1);
     assert_eq!(batches_in(fetch(&mut c, "ret", 0, 3, 0, 1 << 20).await.records.unwrap()), vec![(3, 1)]);
 }
+
+/// Many concurrent connections, each producing and fetching; every record lands exactly once.
+#[tokio::test]
+async fn many_concurrent_connections() {
+    let b = TestBroker::start().await;
+    let mut admin = b.connect().await;
+    create_topic(&mut admin, "many", 4, &[]).await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let mut c = b.connect().await;
+        tasks.push(tokio::spawn(async move {
+            for j in 0..5 {
+                let r = produce(&mut c, "many", (i + j) % 4, batch(&[b"x", b"y"])).await;
+                assert_eq!(r.error_code, 0);
+                let f = fetch(&mut c, "many", (i + j) % 4, r.base_offset, 0, 1 << 20).await;
+                assert!(batches_in(f.records.unwrap()).first().is_some_and(|(base, _)| *base == r.base_offset));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut total = 0;
+    for p in 0..4 {
+        total += fetch(&mut admin, "many", p, 0, 0, 1 << 20).await.high_watermark;
+    }
+    assert_eq!(total, 200 * 5 * 2);
+}
