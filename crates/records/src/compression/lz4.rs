@@ -276,6 +276,43 @@ mod tests {
         assert_eq!(decompress(&input, 100).unwrap(), b"first frame second frame");
     }
 
+    /// Found by the `decompress` fuzz target: a lone skippable frame. The frame format says to
+    /// skip it (we do); `lz4_flex`'s decoder reports it as an error instead, so the differential
+    /// check in the fuzz target tolerates exactly that disagreement.
+    #[test]
+    fn fuzz_regression_lone_skippable_frame() {
+        let input = [
+            0x54, 0x2a, 0x4d, 0x18, 0x27, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x60, 0x60, 0x40, 0x82, 0x2b, 0x00,
+            0x00, 0x00, 0x82, 0x76, 0x61, 0x6c, 0x75, 0x65, 0x38, 0x38, 0x20, 0x05, 0x13, 0x37, 0x20, 0x00, 0x0f, 0x08,
+            0x00, 0x00, 0x35, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        assert_eq!(decompress(&input, 1024).unwrap(), Vec::<u8>::new());
+        let err = reference(&input).unwrap_err();
+        let inner = err.get_ref().and_then(|e| e.downcast_ref::<lz4_flex::frame::Error>());
+        assert!(matches!(inner, Some(lz4_flex::frame::Error::SkippableFrame(39))), "{err:?}");
+        // One byte short of the declared skip: truncated.
+        assert!(decompress(&input[..input.len() - 1], 1024).is_err());
+    }
+
+    /// Found by the `decompress` fuzz target: two frames, each with a compressed block that
+    /// decodes to nothing (token 0x00) before its end mark. Both frames are read in full.
+    /// (`lz4_flex`'s `Read` returns 0 for the empty block, which `read_to_end` takes for EOF.)
+    #[test]
+    fn fuzz_regression_empty_block_then_another_frame() {
+        let frame: &[u8] = &[
+            0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, 0x82, // magic, FLG, BD, HC
+            0x08, 0x00, 0x00, 0x80, 0x76, 0x61, 0x6c, 0x4d, 0x18, 0x60, 0x40, 0x82, // stored block
+            0x08, 0x00, 0x00, 0x80, 0x76, 0x61, 0x6c, 0x7d, 0x0d, 0x20, 0x30, 0x20, // stored block
+            0x01, 0x00, 0x00, 0x00, 0x00, // a compressed block decoding to nothing
+            0x00, 0x00, 0x00, 0x00, // end mark
+        ];
+        let content = b"valM\x18`@\x82val}\r 0 ";
+        let twice = [frame, frame].concat();
+        assert_eq!(decompress(frame, 1024).unwrap(), content);
+        assert_eq!(decompress(&twice, 1024).unwrap(), [&content[..], &content[..]].concat());
+        assert_eq!(reference(&twice).unwrap(), content, "lz4_flex stops at the empty block");
+    }
+
     #[test]
     fn every_corruption_is_an_error_or_agrees_with_lz4_flex() {
         let data = sample(5000);
