@@ -13,12 +13,14 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
-use sluice_protocol::{encode_response, Request};
+use sluice_protocol::{encode_response, Request, RequestHeader};
 
 use crate::broker::Broker;
 
@@ -32,17 +34,35 @@ pub enum Outcome {
     Close(String),
 }
 
-pub async fn handle(broker: Arc<Broker>, request: Request) -> Outcome {
-    let version = request.header.api_version;
+/// A request's answer still being worked out (a parked fetch, a produce waiting for its
+/// fsync). Runs concurrently with the connection's later requests.
+pub type Completion = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// Starts a request. Everything that changes state happens here, before the connection reads
+/// its next request, so one connection's requests take effect in the order they were sent;
+/// only waiting (for durability, for fetchable data) is left to the returned future.
+pub fn start(broker: Arc<Broker>, request: Request) -> Completion {
+    let header = request.header;
+    let version = header.api_version;
     let response = match request.body {
+        RequestKind::Produce(r) => {
+            let pending = produce::append(&broker, r);
+            return Box::pin(async move {
+                match produce::complete(pending).await {
+                    produce::ProduceOutcome::Respond(r) => encode(&header, ResponseKind::Produce(r)),
+                    produce::ProduceOutcome::Silent => Outcome::Silent,
+                    produce::ProduceOutcome::Close(reason) => Outcome::Close(reason),
+                }
+            });
+        }
+        RequestKind::Fetch(r) => {
+            return Box::pin(async move {
+                let response = fetch::handle(&broker, r, version).await;
+                encode(&header, ResponseKind::Fetch(response))
+            });
+        }
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(&r, version)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(&broker, r, version)),
-        RequestKind::Produce(r) => match produce::handle(&broker, r, version).await {
-            produce::ProduceOutcome::Respond(r) => ResponseKind::Produce(r),
-            produce::ProduceOutcome::Silent => return Outcome::Silent,
-            produce::ProduceOutcome::Close(reason) => return Outcome::Close(reason),
-        },
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(&broker, r, version).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(&broker, r, version)),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(&broker, r, version)),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(&broker, r, version)),
@@ -54,15 +74,22 @@ pub async fn handle(broker: Arc<Broker>, request: Request) -> Outcome {
         }
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(&broker, r)),
         RequestKind::DescribeCluster(_) => ResponseKind::DescribeCluster(describe_cluster::handle(&broker, version)),
-        other => return Outcome::Close(format!("no handler for {other:?}")),
+        other => {
+            let reason = format!("no handler for {other:?}");
+            return Box::pin(std::future::ready(Outcome::Close(reason)));
+        }
     };
+    Box::pin(std::future::ready(encode(&header, response)))
+}
+
+fn encode(header: &RequestHeader, response: ResponseKind) -> Outcome {
     // KIP-511: an ApiVersions request newer than served is answered with v0.
-    let encode_version = match &response {
+    let version = match &response {
         ResponseKind::ApiVersions(r) if r.error_code == crate::error_code::UNSUPPORTED_VERSION => 0,
-        _ => version,
+        _ => header.api_version,
     };
     let mut out = BytesMut::new();
-    match encode_response(&mut out, request.header.api_key, encode_version, request.header.correlation_id, &response) {
+    match encode_response(&mut out, header.api_key, version, header.correlation_id, &response) {
         Ok(()) => Outcome::Respond(out),
         Err(e) => Outcome::Close(format!("response encoding failed (a broker bug): {e}")),
     }

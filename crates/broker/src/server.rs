@@ -146,7 +146,8 @@ async fn read_loop(
             _ = tx.closed() => return Ok(()),
         }
         let handle = match decode_request(Bytes::from(frame)) {
-            Ok(request) => tokio::spawn(api::handle(broker.clone(), request)),
+            // State changes happen here, in request order; only the waiting runs as a task.
+            Ok(request) => tokio::spawn(api::start(broker.clone(), request)),
             Err(
                 e @ (ProtocolError::UnknownApi { correlation_id, .. }
                 | ProtocolError::UnsupportedVersion { correlation_id, .. }),

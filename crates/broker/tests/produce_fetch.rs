@@ -281,7 +281,7 @@ async fn pipelined_requests_are_answered_in_order() {
 
 /// Durability: with fsync, what a produce acknowledges is visible at once (HW moved by the
 /// fsync), and many concurrent producers all get acknowledged (group commit makes progress).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fsync_mode_acknowledges_concurrent_producers() {
     let b = TestBroker::start().await;
     let mut tasks = Vec::new();
@@ -344,7 +344,7 @@ async fn l8_retention_runs_on_its_timer() {
 }
 
 /// Many concurrent connections, each producing and fetching; every record lands exactly once.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_concurrent_connections() {
     let b = TestBroker::start().await;
     let mut admin = b.connect().await;
@@ -369,4 +369,28 @@ async fn many_concurrent_connections() {
         total += fetch(&mut admin, "many", p, 0, 0, 1 << 20).await.high_watermark;
     }
     assert_eq!(total, 200 * 5 * 2);
+}
+
+/// Pipelined produces on one connection are appended in the order sent: an idempotent
+/// producer with many requests in flight sees contiguous sequences accepted, and offsets
+/// follow the send order (found by the Java and franz-go clients, 5 in flight by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pipelined_produces_are_appended_in_order() {
+    let b = TestBroker::start().await;
+    let mut c = b.connect().await;
+    create_topic(&mut c, "order", 1, &[]).await;
+    let init: InitProducerIdResponse =
+        c.call(ApiKey::InitProducerId, 4, &InitProducerIdRequest::default().with_transactional_id(None)).await;
+    let pid = init.producer_id.0;
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let records = batch_with(&[b"a", b"b"], pid, 0, i * 2, now_ms());
+        ids.push(c.send(ApiKey::Produce, 9, &produce_request("order", 0, -1, records)).await);
+    }
+    for (i, id) in ids.into_iter().enumerate() {
+        let (got, r): (i32, ProduceResponse) = c.recv(ApiKey::Produce, 9).await;
+        assert_eq!(got, id);
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, i as i64 * 2), "request {i}");
+    }
 }

@@ -77,7 +77,16 @@ fn append_one(broker: &Arc<Broker>, topic: &str, index: i32, records: Option<Byt
     }
 }
 
-pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, _version: i16) -> ProduceOutcome {
+/// The appends of one Produce request, done; what is left is waiting for durability.
+pub struct Pending {
+    acks: i16,
+    topics: Vec<(kafka_protocol::messages::TopicName, Vec<Appended>)>,
+}
+
+/// Validates and appends every partition's record set, now. The connection calls this in
+/// request order, before it reads the next request, so pipelined produces on one connection
+/// are appended in the order they were sent (as Kafka does by muting the connection).
+pub fn append(broker: &Arc<Broker>, request: ProduceRequest) -> Pending {
     let acks = request.acks;
     let refuse = if request.transactional_id.is_some() {
         Some((error_code::INVALID_REQUEST, "transactions are not supported yet"))
@@ -99,7 +108,14 @@ pub async fn handle(broker: &Arc<Broker>, request: ProduceRequest, _version: i16
             .collect();
         topics.push((topic.name, results));
     }
+    Pending { acks, topics }
+}
 
+/// Waits until the appends are durable (as the configured durability defines) and builds the
+/// answer. Runs concurrently with later requests of the same connection: their appends can
+/// share this one's fsync (group commit); responses still go out in request order.
+pub async fn complete(pending: Pending) -> ProduceOutcome {
+    let Pending { acks, topics } = pending;
     if acks == 0 {
         let failure = topics.iter().flat_map(|(_, r)| r).find(|a| a.response.error_code != error_code::NONE);
         if let Some(f) = failure {
