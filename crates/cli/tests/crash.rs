@@ -120,6 +120,7 @@ fn produce_and_kill(broker: &mut Broker, topic: &str, cycle: u32, kill_after: us
     };
 
     log.wait_for(kill_after, Duration::from_secs(120));
+    let unacknowledged_at_kill = producer.in_flight_count();
     broker.kill9();
     // Keep sending for a moment against the dead broker, then give up on everything pending.
     std::thread::sleep(Duration::from_millis(200));
@@ -129,6 +130,11 @@ fn produce_and_kill(broker: &mut Broker, topic: &str, cycle: u32, kill_after: us
     let _ = producer.flush(Duration::from_secs(10));
     drop(producer);
     let acks = log.take();
+    eprintln!(
+        "cycle {cycle}: killed with {unacknowledged_at_kill} records unacknowledged; {} of {sent} sent were \
+         acknowledged",
+        acks.len()
+    );
     assert!(acks.len() >= kill_after, "acks were lost from the log");
     assert!(
         (acks.len() as u64) < sent,
@@ -153,14 +159,6 @@ fn verify(broker: &Broker, topic: &str, acks: &[Ack]) {
         let mut acked = by_partition.remove(&partition).unwrap_or_default();
         assert!(!acked.is_empty(), "no acknowledged records in partition {partition}");
         acked.sort_by_key(|a| a.offset);
-        for pair in acked.windows(2) {
-            assert_ne!(pair[0].offset, pair[1].offset, "two acks for one offset");
-            // Values start with "c{cycle}-s{seq:09}", so byte order is send order.
-            assert!(
-                pair[0].value[..15] < pair[1].value[..15],
-                "acknowledged records out of send order in partition {partition}"
-            );
-        }
         for a in &acked {
             let rec = recs.get(a.offset as usize).unwrap_or_else(|| {
                 panic!("acknowledged offset {}/{} lost: the log ends at {}", partition, a.offset, recs.len())
@@ -173,6 +171,19 @@ fn verify(broker: &Broker, topic: &str, acks: &[Ack]) {
                 a.offset
             );
         }
+        for pair in acked.windows(2) {
+            assert_ne!(pair[0].offset, pair[1].offset, "two acks for one offset");
+            // Values start with "c{cycle}-s{seq:09}-", so byte order is send order.
+            assert!(
+                pair[0].value[..14] < pair[1].value[..14],
+                "acknowledged records out of send order in partition {partition}: offset {} \
+                 holds {}, offset {} holds {}",
+                pair[0].offset,
+                String::from_utf8_lossy(&pair[0].value[..14]),
+                pair[1].offset,
+                String::from_utf8_lossy(&pair[1].value[..14]),
+            );
+        }
     }
 }
 
@@ -183,14 +194,14 @@ fn crash_cycles(durability: &str) {
     rt.block_on(create_topic(&broker, &topic, PARTITIONS, &[]));
     let mut acks = Vec::new();
     for cycle in 0..3 {
-        acks.extend(produce_and_kill(&mut broker, &topic, cycle, 3000));
+        acks.extend(produce_and_kill(&mut broker, &topic, cycle, 10_000));
         broker.start_again();
         wait_for_partitions(&broker, &topic, PARTITIONS as usize);
         verify(&broker, &topic, &acks);
     }
     // The log continues after the recovered end: nothing acknowledged is overwritten.
     let consumer: BaseConsumer = consumer_config(&broker).create().expect("consumer");
-    let (_, high) = consumer.fetch_watermarks(&topic, 0, OP_TIMEOUT).expect("watermarks");
+    let (_, high) = watermarks(&consumer, &topic, 0);
     let producer: FutureProducer = producer_config(&broker, "all").create().expect("producer");
     let d = rt
         .block_on(
@@ -311,11 +322,7 @@ async fn recovery_cuts_damaged_tail(damage: Damage) {
         "{damage:?}: recovery must truncate the segment to the end of the last valid batch"
     );
     let consumer: BaseConsumer = consumer_config(&broker).create().expect("consumer");
-    assert_eq!(
-        consumer.fetch_watermarks(&topic, 0, OP_TIMEOUT).expect("watermarks"),
-        (0, 10),
-        "{damage:?}: the damaged batch must not be visible"
-    );
+    assert_eq!(watermarks(&consumer, &topic, 0), (0, 10), "{damage:?}: the damaged batch must not be visible");
     let got: Vec<Vec<u8>> = consume_all(&broker, &topic, 0).into_iter().map(|r| r.value.unwrap()).collect();
     assert_eq!(got, values, "{damage:?}");
     let producer: FutureProducer = producer_config(&broker, "all").create().expect("producer");
@@ -350,7 +357,7 @@ async fn sigterm_is_a_clean_shutdown() {
     wait_for_partitions(&broker, &topic, 1);
     let got: Vec<Vec<u8>> = consume_all(&broker, &topic, 0).into_iter().map(|r| r.value.unwrap()).collect();
     assert_eq!(got, values);
-    assert_eq!(list_topics(&broker), vec![topic], "topics survive a restart");
+    assert!(list_topics(&broker).contains(&topic), "topics survive a restart");
 }
 
 #[test]

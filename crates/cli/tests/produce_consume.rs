@@ -81,6 +81,32 @@ async fn invalid_acks_rejected() {
 }
 
 #[tokio::test]
+async fn pipelined_produce_requests_append_in_order() {
+    // Kafka handles the requests of one connection one at a time, in order. A producer with
+    // several requests in flight and no idempotence relies on that for its ordering.
+    let broker = Broker::start();
+    let topic = unique_topic("pipelined");
+    create_topic(&broker, &topic, 1, &[]).await;
+    let producer: FutureProducer = producer_config(&broker, "all")
+        .set("max.in.flight.requests.per.connection", "5")
+        .set("linger.ms", "1")
+        .set("batch.num.messages", "20")
+        .create()
+        .expect("producer");
+    let values = numbered_values("pipelined", 3000);
+    let offsets = produce_values(&producer, &topic, 0, &values).await;
+    let misplaced = offsets.iter().enumerate().filter(|(i, &o)| o != *i as i64).count();
+    assert_eq!(
+        misplaced,
+        0,
+        "{misplaced} of 3000 records got an offset out of send order; first offsets: {:?}",
+        &offsets[..offsets.len().min(10)]
+    );
+    let got: Vec<Vec<u8>> = consume_all(&broker, &topic, 0).into_iter().map(|r| r.value.unwrap()).collect();
+    assert_eq!(got, values);
+}
+
+#[tokio::test]
 async fn keys_values_headers_timestamps_round_trip() {
     let broker = Broker::start();
     let topic = unique_topic("fields");

@@ -159,39 +159,16 @@ fn assert_still_serving(broker: &mut Broker, what: &str) {
 enum Outcome {
     /// The broker closed the connection (after `answers` complete response frames).
     Closed { answers: Vec<i32> },
-    /// The broker answered and kept the connection open.
+    /// The broker answered (whether it then closes the connection is not awaited).
     Answered { answers: Vec<i32> },
     /// Neither an answer nor a close within ANSWER_TIMEOUT.
     Hung,
 }
 
-/// Writes `bytes` (ignoring write errors: the broker may close early), optionally half-closes,
-/// then reads until the broker closes or goes quiet.
-fn send_and_observe(broker: &Broker, bytes: &[u8], half_close: bool) -> Outcome {
-    let mut s = connect(broker);
-    let _ = s.write_all(bytes);
-    if half_close {
-        let _ = s.shutdown(Shutdown::Write);
-    }
-    let deadline = Instant::now() + ANSWER_TIMEOUT;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let closed = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break false;
-        }
-        s.set_read_timeout(Some(left)).expect("timeout");
-        match s.read(&mut chunk) {
-            Ok(0) => break true,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => break true,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break false,
-            Err(e) => panic!("read: {e}"),
-        }
-    };
+/// Complete response frames at the start of `buf`, as their correlation ids.
+fn complete_frames(buf: &[u8]) -> Vec<i32> {
     let mut answers = Vec::new();
-    let mut rest = &buf[..];
+    let mut rest = buf;
     while rest.len() >= 8 {
         let len = i32::from_be_bytes(rest[0..4].try_into().unwrap());
         assert!(len >= 4, "answer frame length {len}");
@@ -201,10 +178,41 @@ fn send_and_observe(broker: &Broker, bytes: &[u8], half_close: bool) -> Outcome 
         answers.push(i32::from_be_bytes(rest[4..8].try_into().unwrap()));
         rest = &rest[4 + len as usize..];
     }
-    match (closed, answers.is_empty()) {
-        (true, _) => Outcome::Closed { answers },
-        (false, false) => Outcome::Answered { answers },
-        (false, true) => Outcome::Hung,
+    answers
+}
+
+/// Writes `bytes` (ignoring write errors: the broker may close early), optionally half-closes,
+/// then reads until the broker answers, closes, or stays silent for ANSWER_TIMEOUT.
+fn send_and_observe(broker: &Broker, bytes: &[u8], half_close: bool) -> Outcome {
+    let mut s = connect(broker);
+    let _ = s.write_all(bytes);
+    if half_close {
+        let _ = s.shutdown(Shutdown::Write);
+    }
+    let deadline = Instant::now() + ANSWER_TIMEOUT;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Outcome::Hung;
+        }
+        s.set_read_timeout(Some(left)).expect("timeout");
+        match s.read(&mut chunk) {
+            Ok(0) => return Outcome::Closed { answers: complete_frames(&buf) },
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                let answers = complete_frames(&buf);
+                if !answers.is_empty() {
+                    return Outcome::Answered { answers };
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                return Outcome::Closed { answers: complete_frames(&buf) }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Outcome::Hung,
+            Err(e) => panic!("read: {e}"),
+        }
     }
 }
 
@@ -259,11 +267,8 @@ fn api_versions_too_new_falls_back_to_v0() {
     assert_eq!(corr, 5);
     let (error, keys) = parse_api_versions(&body);
     assert_eq!(error, 35, "UNSUPPORTED_VERSION");
-    let (_, min, max) = keys
-        .iter()
-        .copied()
-        .find(|k| k.0 == API_VERSIONS)
-        .expect("ApiVersions listed in the fallback answer");
+    let (_, min, max) =
+        keys.iter().copied().find(|k| k.0 == API_VERSIONS).expect("ApiVersions listed in the fallback answer");
     assert!(min <= 3 && 3 <= max, "ApiVersions {min}..={max} must include v3");
 }
 
@@ -348,7 +353,12 @@ fn check_bad_input(name: &str, bytes: &[u8], half_close: bool, may_answer: bool)
     match &outcome {
         Outcome::Closed { answers } if answers.is_empty() => {}
         Outcome::Closed { answers } | Outcome::Answered { answers } if may_answer => {
-            assert!(answers.iter().all(|&c| c == 77), "{name}: answer with a foreign correlation id: {answers:?}");
+            // The correlation id sits after the length, api key and version.
+            let request_corr = i32::from_be_bytes(bytes[8..12].try_into().unwrap());
+            assert!(
+                answers.iter().all(|&c| c == request_corr),
+                "{name}: answers {answers:?} do not carry the request's correlation id {request_corr}"
+            );
         }
         other => panic!("{name}: {other:?}; expected the connection to be closed"),
     }

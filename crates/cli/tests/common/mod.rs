@@ -320,10 +320,26 @@ pub fn consume_with(consumer: &BaseConsumer, topic: &str, partition: i32, from: 
 /// Reads `topic`/`partition` from offset 0 up to its current high watermark.
 pub fn consume_all(broker: &Broker, topic: &str, partition: i32) -> Vec<Rec> {
     let consumer: BaseConsumer = consumer_config(broker).create().expect("create consumer");
-    let (low, high) = consumer.fetch_watermarks(topic, partition, OP_TIMEOUT).expect("fetch watermarks");
+    let (low, high) = watermarks(&consumer, topic, partition);
     assert_eq!(low, 0, "log start offset of {topic}/{partition}");
     let count = usize::try_from(high).expect("non-negative high watermark");
     consume_with(&consumer, topic, partition, Offset::Beginning, count)
+}
+
+/// ListOffsets earliest and latest. Retries while the partition has no leader yet, as Kafka
+/// reports for a moment after a restart.
+pub fn watermarks(consumer: &BaseConsumer, topic: &str, partition: i32) -> (i64, i64) {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    let deadline = Instant::now() + OP_TIMEOUT;
+    loop {
+        match consumer.fetch_watermarks(topic, partition, OP_TIMEOUT) {
+            Ok(marks) => return marks,
+            Err(KafkaError::MetadataFetch(
+                RDKafkaErrorCode::NotLeaderForPartition | RDKafkaErrorCode::LeaderNotAvailable,
+            )) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("ListOffsets {topic}/{partition}: {e}"),
+        }
+    }
 }
 
 /// Partition ids and their count for `topic`, from a Metadata request for that topic.
