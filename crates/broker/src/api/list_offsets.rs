@@ -37,7 +37,7 @@ fn lookup(p: &Partition, timestamp: i64) -> Result<(i64, i64), i16> {
     })
 }
 
-pub fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+pub fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()
@@ -64,10 +64,15 @@ pub fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, _version: i16) 
                         });
                     }
                     match lookup(&part, p.timestamp) {
-                        Ok((timestamp, offset)) => base
-                            .with_timestamp(timestamp)
-                            .with_offset(offset)
-                            .with_leader_epoch(if offset >= 0 { part.leader_epoch } else { -1 }),
+                        Ok((timestamp, offset)) => {
+                            let found = base.with_timestamp(timestamp).with_offset(offset);
+                            // The leader epoch is a v4+ field; older versions cannot carry it.
+                            if version >= 4 && offset >= 0 {
+                                found.with_leader_epoch(part.leader_epoch)
+                            } else {
+                                found
+                            }
+                        }
                         Err(code) => fail(code),
                     }
                 })
