@@ -20,6 +20,19 @@ use crate::topic_config;
 
 /// Longest topic name Kafka allows.
 pub const TOPIC_NAME_BYTES_MAX: usize = 249;
+/// Most partitions one topic may have on this node: each is a directory with open files, so a
+/// request for two billion of them is refused instead of exhausting the disk and descriptors.
+pub const TOPIC_PARTITIONS_MAX: i32 = 10_000;
+
+fn check_partition_count(count: i32) -> Result<(), TopicError> {
+    if count <= 0 || count > TOPIC_PARTITIONS_MAX {
+        return Err(TopicError::new(
+            error_code::INVALID_PARTITIONS,
+            format!("number of partitions must be between 1 and {TOPIC_PARTITIONS_MAX}, not {count}"),
+        ));
+    }
+    Ok(())
+}
 
 pub struct Topic {
     pub name: String,
@@ -255,15 +268,10 @@ impl Broker {
         partitions: Option<i32>,
         configs: BTreeMap<String, String>,
         validate_only: bool,
-    ) -> Result<Arc<Topic>, TopicError> {
+    ) -> Result<TopicRecord, TopicError> {
         validate_topic_name(name)?;
         let partitions = partitions.unwrap_or(self.config.num_partitions);
-        if partitions <= 0 {
-            return Err(TopicError::new(
-                error_code::INVALID_PARTITIONS,
-                format!("number of partitions must be positive, not {partitions}"),
-            ));
-        }
+        check_partition_count(partitions)?;
         for (k, v) in &configs {
             topic_config::validate(k, v).map_err(|m| TopicError::new(error_code::INVALID_CONFIG, m))?;
         }
@@ -273,21 +281,16 @@ impl Broker {
         }
         let record = TopicRecord { id: Uuid::new_v4(), partitions, leader_epoch: 0, configs };
         if validate_only {
-            return Ok(Arc::new(Topic {
-                name: name.to_string(),
-                id: record.id,
-                partitions: RwLock::new(Vec::new()),
-                configs: RwLock::new(record.configs),
-            }));
+            return Ok(record);
         }
         let mut next = image.clone();
         next.topics.insert(name.to_string(), record.clone());
         self.persist(&next)?;
         *image = next;
         let topic = self.open_topic(name, &record).map_err(|e| self.storage_failure(e))?;
-        self.topics.write().insert(name.to_string(), topic.clone());
+        self.topics.write().insert(name.to_string(), topic);
         tracing::info!(topic = name, partitions, "created topic");
-        Ok(topic)
+        Ok(record)
     }
 
     /// Returns the topic, creating it when auto-creation is on and `allow` says so.
@@ -299,11 +302,12 @@ impl Broker {
             return Err(TopicError::new(error_code::UNKNOWN_TOPIC_OR_PARTITION, format!("unknown topic '{name}'")));
         }
         match self.create_topic(name, None, BTreeMap::new(), false) {
-            Err(e) if e.code == error_code::TOPIC_ALREADY_EXISTS => self
-                .topic(name)
-                .ok_or_else(|| TopicError::new(error_code::UNKNOWN_TOPIC_OR_PARTITION, "topic vanished")),
-            other => other,
+            // Created now, or by a concurrent request in between: either way it is there.
+            Ok(_) => {}
+            Err(e) if e.code == error_code::TOPIC_ALREADY_EXISTS => {}
+            Err(e) => return Err(e),
         }
+        self.topic(name).ok_or_else(|| TopicError::new(error_code::UNKNOWN_TOPIC_OR_PARTITION, "topic vanished"))
     }
 
     pub fn delete_topic(self: &Arc<Self>, name: &str) -> Result<Uuid, TopicError> {
@@ -333,6 +337,7 @@ impl Broker {
         let Some(record) = image.topics.get(name).cloned() else {
             return Err(TopicError::new(error_code::UNKNOWN_TOPIC_OR_PARTITION, format!("unknown topic '{name}'")));
         };
+        check_partition_count(count)?;
         if count <= record.partitions {
             return Err(TopicError::new(
                 error_code::INVALID_PARTITIONS,

@@ -70,8 +70,12 @@ impl Default for BrokerConfig {
 impl BrokerConfig {
     /// Checks the relations between limits; the broker refuses to start on a violation.
     pub fn validate(&self) -> Result<(), String> {
-        if self.num_partitions < 1 {
-            return Err(format!("num.partitions must be at least 1, not {}", self.num_partitions));
+        if self.num_partitions < 1 || self.num_partitions > crate::broker::TOPIC_PARTITIONS_MAX {
+            return Err(format!(
+                "num.partitions must be between 1 and {}, not {}",
+                crate::broker::TOPIC_PARTITIONS_MAX,
+                self.num_partitions
+            ));
         }
         if self.request_bytes_max < 1024 {
             return Err("socket.request.max.bytes must be at least 1024".into());

@@ -190,3 +190,17 @@ async fn describe_cluster_names_this_node() {
     assert_eq!(r.cluster_id.len(), 22);
     assert_eq!(r.controller_id, r.brokers[0].broker_id);
 }
+
+/// A request for absurdly many partitions is refused, not attempted.
+#[tokio::test]
+async fn absurd_partition_counts_are_refused() {
+    let b = TestBroker::start().await;
+    let mut c = b.connect().await;
+    assert_eq!(create_topic(&mut c, "huge", i32::MAX, &[]).await.error_code, 37);
+    assert_eq!(create_topic(&mut c, "small", 1, &[]).await.error_code, 0);
+    let req = CreatePartitionsRequest::default().with_topics(vec![
+        create_partitions_request::CreatePartitionsTopic::default().with_name(name("small")).with_count(i32::MAX),
+    ]);
+    let r: CreatePartitionsResponse = c.call(ApiKey::CreatePartitions, 3, &req).await;
+    assert_eq!(r.results[0].error_code, 37);
+}

@@ -83,9 +83,8 @@ pub fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest, version: i16) 
                 })
             };
             match result {
-                Ok(topic) => {
-                    let overrides = topic.configs.read().clone();
-                    let configs = topic_config::effective(&broker.config.log_defaults, &overrides)
+                Ok(record) => {
+                    let configs = topic_config::effective(&broker.config.log_defaults, &record.configs)
                         .into_iter()
                         .map(|(k, v, set)| {
                             CreatableTopicConfigs::default()
@@ -94,19 +93,10 @@ pub fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest, version: i16) 
                                 .with_config_source(if set { SOURCE_DYNAMIC_TOPIC } else { SOURCE_DEFAULT })
                         })
                         .collect();
-                    let partitions = if request.validate_only {
-                        t.num_partitions.max(t.assignments.len() as i32).max(if t.num_partitions == -1 {
-                            broker.config.num_partitions
-                        } else {
-                            0
-                        })
-                    } else {
-                        topic.partition_count()
-                    };
-                    let base = base.with_num_partitions(partitions).with_replication_factor(1);
+                    let base = base.with_num_partitions(record.partitions).with_replication_factor(1);
                     let base = if version >= 5 { base.with_configs(Some(configs)) } else { base };
                     if version >= 7 {
-                        base.with_topic_id(topic.id)
+                        base.with_topic_id(record.id)
                     } else {
                         base
                     }
