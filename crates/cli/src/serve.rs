@@ -196,3 +196,70 @@ async fn shutdown_signal() {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn config_from(args: &[&str]) -> Result<BrokerConfig> {
+        build_config(Wrapper::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))?.args)
+    }
+
+    #[test]
+    fn file_then_flags_then_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sluice.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9999\"\ndata_dir = \"/tmp/from-file\"\ndurability = \"page-cache\"\nnum_partitions = 4\nlog_retention_ms = -1\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let c = config_from(&["--config", path]).unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/from-file"));
+        assert_eq!(c.durability, Durability::PageCache);
+        assert_eq!(c.num_partitions, 4);
+        assert_eq!(c.log_defaults.retention_ms, -1);
+        // A flag wins over the file.
+        let c =
+            config_from(&["--config", path, "--num-partitions", "2", "--advertise", "broker.example:19092"]).unwrap();
+        assert_eq!(c.num_partitions, 2);
+        assert_eq!(c.advertise, Some(("broker.example".to_string(), 19092)));
+        // Defaults without either.
+        let c = config_from(&[]).unwrap();
+        assert_eq!(c.listen.port(), 9092);
+        assert_eq!(c.data_dir, PathBuf::from("sluice-data"));
+        assert_eq!(c.durability, Durability::Fsync);
+        // A SLUICE_* variable wins over the file, a flag over the variable. (Only this test
+        // touches the environment, and only with this variable.)
+        std::env::set_var("SLUICE_LOG_SEGMENT_BYTES", "1048576");
+        let from_env = config_from(&["--config", path]).map(|c| c.log_defaults.segment_bytes);
+        let from_flag = config_from(&["--log-segment-bytes", "2097152"]).map(|c| c.log_defaults.segment_bytes);
+        std::env::remove_var("SLUICE_LOG_SEGMENT_BYTES");
+        assert_eq!(from_env.unwrap(), 1048576);
+        assert_eq!(from_flag.unwrap(), 2097152);
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "no_such_setting = 1\n").unwrap();
+        let err = format!("{:#}", config_from(&["--config", file.to_str().unwrap()]).unwrap_err());
+        assert!(err.contains("no_such_setting"), "{err}");
+        let err = format!("{:#}", config_from(&["--durability", "sometimes"]).unwrap_err());
+        assert!(err.contains("fsync or page-cache"), "{err}");
+        let err = format!("{:#}", config_from(&["--num-partitions", "0"]).unwrap_err());
+        assert!(err.contains("num.partitions"), "{err}");
+        let err = format!("{:#}", config_from(&["--advertise", "nocolon"]).unwrap_err());
+        assert!(err.contains("HOST:PORT"), "{err}");
+    }
+}
