@@ -240,12 +240,12 @@ mod tests {
         assert_eq!(c.durability, Durability::Fsync);
         // A SLUICE_* variable wins over the file, a flag over the variable. (Only this test
         // touches the environment, and only with this variable.)
-        std::env::set_var("SLUICE_LOG_SEGMENT_BYTES", "1048576");
+        std::env::set_var("SLUICE_LOG_SEGMENT_BYTES", "4194304");
         let from_env = config_from(&["--config", path]).map(|c| c.log_defaults.segment_bytes);
-        let from_flag = config_from(&["--log-segment-bytes", "2097152"]).map(|c| c.log_defaults.segment_bytes);
+        let from_flag = config_from(&["--log-segment-bytes", "8388608"]).map(|c| c.log_defaults.segment_bytes);
         std::env::remove_var("SLUICE_LOG_SEGMENT_BYTES");
-        assert_eq!(from_env.unwrap(), 1048576);
-        assert_eq!(from_flag.unwrap(), 2097152);
+        assert_eq!(from_env.unwrap(), 4194304);
+        assert_eq!(from_flag.unwrap(), 8388608);
     }
 
     #[test]
