@@ -40,6 +40,18 @@ impl World {
         World::new(CoordinatorConfig { group_initial_rebalance_delay_ms: 0, ..CoordinatorConfig::default() })
     }
 
+    /// Members "a" and "b" joined generation 1 (no initial delay); neither has synced yet.
+    fn two_joined() -> (World, String, String) {
+        let mut w = World::no_delay();
+        let a = w.member_id("a");
+        let b = w.member_id("b");
+        let ja = w.join(&a, "a");
+        let jb = w.join(&b, "b");
+        w.join_answer(ja).unwrap();
+        w.join_answer(jb).unwrap();
+        (w, a, b)
+    }
+
     fn apply(&mut self, out: Output) {
         for record in out.records {
             assert_eq!(Record::decode(&record.encode()).as_ref(), Ok(&record), "record round-trips");
@@ -445,13 +457,7 @@ fn g14_sync_validation_precedence() {
 
 #[test]
 fn g15_leader_assignment_persists_and_releases_followers() {
-    let mut w = World::no_delay();
-    let a = w.member_id("a");
-    let b = w.member_id("b");
-    let ja = w.join(&a, "a");
-    let jb = w.join(&b, "b");
-    w.join_answer(ja).unwrap();
-    w.join_answer(jb).unwrap();
+    let (mut w, a, b) = World::two_joined();
     let sb = w.sync(&b, 1, vec![]);
     assert!(w.sync_answer(sb).is_none());
     let before = w.log.len();
@@ -468,13 +474,7 @@ fn g15_leader_assignment_persists_and_releases_followers() {
 
 #[test]
 fn g16_member_that_never_syncs_is_removed() {
-    let mut w = World::no_delay();
-    let a = w.member_id("a");
-    let b = w.member_id("b");
-    let ja = w.join(&a, "a");
-    let jb = w.join(&b, "b");
-    w.join_answer(ja).unwrap();
-    w.join_answer(jb).unwrap();
+    let (mut w, a, b) = World::two_joined();
     let sa = w.sync(&a, 1, vec![]);
     w.sync_answer(sa).unwrap();
     // B heartbeats but never syncs.
@@ -490,13 +490,7 @@ fn g16_member_that_never_syncs_is_removed() {
 
 #[test]
 fn g17_rebalance_during_completing_answers_parked_syncs() {
-    let mut w = World::no_delay();
-    let a = w.member_id("a");
-    let b = w.member_id("b");
-    let ja = w.join(&a, "a");
-    let jb = w.join(&b, "b");
-    w.join_answer(ja).unwrap();
-    w.join_answer(jb).unwrap();
+    let (mut w, a, b) = World::two_joined();
     let sb = w.sync(&b, 1, vec![]);
     let c = w.member_id("c");
     w.join(&c, "c");
