@@ -66,12 +66,31 @@ impl TopicError {
     }
 }
 
+/// The live topics, by name and by id (Fetch v13+ names topics by id on every request).
+#[derive(Default)]
+struct Registry {
+    by_name: HashMap<String, Arc<Topic>>,
+    by_id: HashMap<Uuid, Arc<Topic>>,
+}
+
+impl Registry {
+    fn insert(&mut self, topic: Arc<Topic>) {
+        self.by_id.insert(topic.id, topic.clone());
+        self.by_name.insert(topic.name.clone(), topic);
+    }
+    fn remove(&mut self, name: &str) -> Option<Arc<Topic>> {
+        let topic = self.by_name.remove(name)?;
+        self.by_id.remove(&topic.id);
+        Some(topic)
+    }
+}
+
 pub struct Broker {
     pub config: BrokerConfig,
     storage: Arc<dyn Storage>,
     /// The persisted image; its lock also serialises topic changes.
     image: Mutex<MetadataImage>,
-    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    topics: RwLock<Registry>,
     producer_ids: Mutex<(i64, i64)>,
     advertised: RwLock<(String, u16)>,
     fatal: watch::Sender<Option<String>>,
@@ -144,7 +163,7 @@ impl Broker {
         let broker = Arc::new(Broker {
             producer_ids: Mutex::new((image.producer_id_reserved_until, image.producer_id_reserved_until)),
             image: Mutex::new(image.clone()),
-            topics: RwLock::new(HashMap::new()),
+            topics: RwLock::new(Registry::default()),
             advertised: RwLock::new(advertised),
             fatal,
             storage,
@@ -154,7 +173,7 @@ impl Broker {
         broker.remove_orphan_partition_dirs(&image);
         for (name, record) in &image.topics {
             let topic = broker.open_topic(name, record)?;
-            broker.topics.write().insert(name.clone(), topic);
+            broker.topics.write().insert(topic);
         }
         Ok(broker)
     }
@@ -249,14 +268,14 @@ impl Broker {
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
-        self.topics.read().get(name).cloned()
+        self.topics.read().by_name.get(name).cloned()
     }
     pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        self.topics.read().values().find(|t| t.id == id).cloned()
+        self.topics.read().by_id.get(&id).cloned()
     }
     /// All topics, sorted by name.
     pub fn topics(&self) -> Vec<Arc<Topic>> {
-        let mut v: Vec<_> = self.topics.read().values().cloned().collect();
+        let mut v: Vec<_> = self.topics.read().by_name.values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
@@ -288,7 +307,7 @@ impl Broker {
         self.persist(&next)?;
         *image = next;
         let topic = self.open_topic(name, &record).map_err(|e| self.storage_failure(e))?;
-        self.topics.write().insert(name.to_string(), topic);
+        self.topics.write().insert(topic);
         tracing::info!(topic = name, partitions, "created topic");
         Ok(record)
     }
