@@ -5,15 +5,27 @@ pub mod api_versions;
 pub mod configs;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -41,7 +53,7 @@ pub type Completion = Pin<Box<dyn Future<Output = Outcome> + Send>>;
 /// Starts a request. Everything that changes state happens here, before the connection reads
 /// its next request, so one connection's requests take effect in the order they were sent;
 /// only waiting (for durability, for fetchable data) is left to the returned future.
-pub fn start(broker: Arc<Broker>, request: Request) -> Completion {
+pub fn start(broker: Arc<Broker>, request: Request, peer: SocketAddr) -> Completion {
     let header = request.header;
     let version = header.api_version;
     let response = match request.body {
@@ -61,6 +73,49 @@ pub fn start(broker: Arc<Broker>, request: Request) -> Completion {
                 encode(&header, ResponseKind::Fetch(response))
             });
         }
+        // Group coordinator calls: the core runs now; the answer may come later.
+        RequestKind::JoinGroup(r) => {
+            let client_id = header.client_id.clone().unwrap_or_default();
+            let answer = join_group::start(&broker, r, version, &client_id, peer);
+            return respond_later(header, async move { ResponseKind::JoinGroup(answer.await) });
+        }
+        RequestKind::SyncGroup(r) => {
+            let answer = sync_group::start(&broker, r, version);
+            return respond_later(header, async move { ResponseKind::SyncGroup(answer.await) });
+        }
+        RequestKind::Heartbeat(r) => {
+            let answer = heartbeat::start(&broker, r);
+            return respond_later(header, async move { ResponseKind::Heartbeat(answer.await) });
+        }
+        RequestKind::LeaveGroup(r) => {
+            let answer = leave_group::start(&broker, r, version);
+            return respond_later(header, async move { ResponseKind::LeaveGroup(answer.await) });
+        }
+        RequestKind::OffsetCommit(r) => {
+            let answer = offset_commit::start(&broker, r, version);
+            return respond_later(header, async move { ResponseKind::OffsetCommit(answer.await) });
+        }
+        RequestKind::OffsetFetch(r) => {
+            let answer = offset_fetch::start(&broker, r, version);
+            return respond_later(header, async move { ResponseKind::OffsetFetch(answer.await) });
+        }
+        RequestKind::OffsetDelete(r) => {
+            let answer = offset_delete::start(&broker, r);
+            return respond_later(header, async move { ResponseKind::OffsetDelete(answer.await) });
+        }
+        RequestKind::DescribeGroups(r) => {
+            let answer = describe_groups::start(&broker, r, version);
+            return respond_later(header, async move { ResponseKind::DescribeGroups(answer.await) });
+        }
+        RequestKind::ListGroups(r) => {
+            let answer = list_groups::start(&broker, r);
+            return respond_later(header, async move { ResponseKind::ListGroups(answer.await) });
+        }
+        RequestKind::DeleteGroups(r) => {
+            let answer = delete_groups::start(&broker, r);
+            return respond_later(header, async move { ResponseKind::DeleteGroups(answer.await) });
+        }
+        RequestKind::FindCoordinator(r) => ResponseKind::FindCoordinator(find_coordinator::handle(&broker, r, version)),
         RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(&r, version)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(&broker, r, version)),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(&broker, r, version)),
@@ -80,6 +135,10 @@ pub fn start(broker: Arc<Broker>, request: Request) -> Completion {
         }
     };
     Box::pin(std::future::ready(encode(&header, response)))
+}
+
+fn respond_later(header: RequestHeader, answer: impl Future<Output = ResponseKind> + Send + 'static) -> Completion {
+    Box::pin(async move { encode(&header, answer.await) })
 }
 
 fn encode(header: &RequestHeader, response: ResponseKind) -> Outcome {

@@ -14,6 +14,8 @@ use uuid::Uuid;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::error_code;
+use crate::groups::store::{OFFSETS_LOG_DIR, OFFSETS_TOPIC};
+use crate::groups::Groups;
 use crate::metadata::{self, MetadataImage, TopicRecord, PRODUCER_ID_BLOCK};
 use crate::partition::Partition;
 use crate::topic_config;
@@ -87,6 +89,8 @@ impl Registry {
 
 pub struct Broker {
     pub config: BrokerConfig,
+    /// The group coordinator (its own lock; never held with a partition's).
+    pub groups: Arc<Groups>,
     storage: Arc<dyn Storage>,
     /// The persisted image; its lock also serialises topic changes.
     image: Mutex<MetadataImage>,
@@ -160,7 +164,10 @@ impl Broker {
             Some(a) => a.clone(),
             None => (config.listen.ip().to_string(), config.listen.port()),
         };
+        let fatal_hook = Self::fatal_hook_for(&fatal);
+        let groups = Groups::open(storage.clone(), &data_dir, config.groups.clone(), fatal_hook)?;
         let broker = Arc::new(Broker {
+            groups: Arc::new(groups),
             producer_ids: Mutex::new((image.producer_id_reserved_until, image.producer_id_reserved_until)),
             image: Mutex::new(image.clone()),
             topics: RwLock::new(Registry::default()),
@@ -181,6 +188,9 @@ impl Broker {
     fn remove_orphan_partition_dirs(&self, image: &MetadataImage) {
         let Ok(entries) = self.storage.list(&self.config.data_dir) else { return };
         for entry in entries {
+            if entry == OFFSETS_LOG_DIR {
+                continue;
+            }
             let Some((topic, partition)) = entry.rsplit_once('-') else { continue };
             let Ok(index) = partition.parse::<i32>() else { continue };
             let known = image.topics.get(topic).is_some_and(|t| index < t.partitions);
@@ -199,7 +209,11 @@ impl Broker {
     }
 
     fn fatal_hook(self: &Arc<Self>) -> Arc<dyn Fn(String) + Send + Sync> {
-        let tx = self.fatal.clone();
+        Self::fatal_hook_for(&self.fatal)
+    }
+
+    fn fatal_hook_for(fatal: &watch::Sender<Option<String>>) -> Arc<dyn Fn(String) + Send + Sync> {
+        let tx = fatal.clone();
         Arc::new(move |reason: String| {
             tracing::error!(%reason, "storage failure: the broker stops so that it never serves half-written data");
             tx.send_if_modified(|v| {
@@ -289,6 +303,12 @@ impl Broker {
         validate_only: bool,
     ) -> Result<TopicRecord, TopicError> {
         validate_topic_name(name)?;
+        if name == OFFSETS_TOPIC {
+            return Err(TopicError::new(
+                error_code::TOPIC_ALREADY_EXISTS,
+                format!("'{OFFSETS_TOPIC}' is the group coordinator's internal topic"),
+            ));
+        }
         let partitions = partitions.unwrap_or(self.config.num_partitions);
         check_partition_count(partitions)?;
         for (k, v) in &configs {
@@ -472,6 +492,10 @@ impl Broker {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "closing the log failed");
                 first_error.get_or_insert(e);
             }
+        }
+        if let Err(e) = self.groups.close() {
+            tracing::error!(error = %e, "closing the offsets log failed");
+            first_error.get_or_insert(e);
         }
         first_error.map_or(Ok(()), Err)
     }

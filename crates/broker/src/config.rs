@@ -47,6 +47,8 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// Broker-wide defaults for topic configs (`log.retention.ms`, `log.segment.bytes`, ...).
     pub log_defaults: sluice_log::LogConfig,
+    /// The group coordinator's settings (`group.*`, `offsets.*`).
+    pub groups: crate::groups::GroupsConfig,
 }
 
 impl Default for BrokerConfig {
@@ -63,6 +65,7 @@ impl Default for BrokerConfig {
             requests_in_flight_max: 64,
             retention_check_interval_ms: 5 * 60 * 1000,
             log_defaults: sluice_log::LogConfig::default(),
+            groups: crate::groups::GroupsConfig::default(),
         }
     }
 }
@@ -85,6 +88,19 @@ impl BrokerConfig {
         }
         if self.log_defaults.max_message_bytes as u64 > self.log_defaults.segment_bytes {
             return Err("message.max.bytes must not exceed log.segment.bytes".into());
+        }
+        let g = &self.groups.coordinator;
+        if g.group_min_session_timeout_ms <= 0 || g.group_min_session_timeout_ms > g.group_max_session_timeout_ms {
+            return Err(format!(
+                "group.min.session.timeout.ms ({}) must be positive and at most group.max.session.timeout.ms ({})",
+                g.group_min_session_timeout_ms, g.group_max_session_timeout_ms
+            ));
+        }
+        if g.group_initial_rebalance_delay_ms < 0 {
+            return Err("group.initial.rebalance.delay.ms must not be negative".into());
+        }
+        if self.groups.offsets_retention_ms <= 0 || self.groups.offsets_retention_check_interval_ms == 0 {
+            return Err("offsets.retention.minutes and offsets.retention.check.interval.ms must be positive".into());
         }
         if self.retention_check_interval_ms == 0 {
             return Err("log.retention.check.interval.ms must be positive".into());

@@ -59,6 +59,9 @@ pub fn from_log(e: &LogError) -> i16 {
     }
 }
 
+// The group coordinator's codes live with it; re-exported so handlers name one module.
+pub use sluice_coordinator::error_code::{COORDINATOR_NOT_AVAILABLE, GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP};
+
 #[cfg(test)]
 mod tests {
     use super::*;

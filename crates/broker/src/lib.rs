@@ -13,6 +13,7 @@ pub mod broker;
 pub mod config;
 pub mod error;
 pub mod error_code;
+pub mod groups;
 pub mod metadata;
 pub mod partition;
 pub mod server;

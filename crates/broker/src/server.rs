@@ -41,6 +41,7 @@ pub async fn serve(
 ) -> Result<(), BrokerError> {
     let mut fatal = broker.fatal_receiver();
     let retention = tokio::spawn(retention_loop(broker.clone()));
+    let coordinator = tokio::spawn(broker.groups.clone().run());
     tokio::pin!(shutdown);
     let result = loop {
         tokio::select! {
@@ -62,6 +63,7 @@ pub async fn serve(
         }
     };
     retention.abort();
+    coordinator.abort();
     if result.is_ok() {
         let b = broker.clone();
         match tokio::task::spawn_blocking(move || b.close()).await {
@@ -113,7 +115,7 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
         }
         let _ = wr.shutdown().await;
     });
-    if let Err(reason) = read_loop(&broker, &mut rd, &tx).await {
+    if let Err(reason) = read_loop(&broker, peer, &mut rd, &tx).await {
         tracing::warn!(%peer, %reason, "closing connection");
     }
     drop(tx);
@@ -124,6 +126,7 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
 /// with the reason to log).
 async fn read_loop(
     broker: &Arc<Broker>,
+    peer: SocketAddr,
     rd: &mut tokio::net::tcp::OwnedReadHalf,
     tx: &mpsc::Sender<JoinHandle<Outcome>>,
 ) -> Result<(), String> {
@@ -147,7 +150,7 @@ async fn read_loop(
         }
         let handle = match decode_request(Bytes::from(frame)) {
             // State changes happen here, in request order; only the waiting runs as a task.
-            Ok(request) => tokio::spawn(api::start(broker.clone(), request)),
+            Ok(request) => tokio::spawn(api::start(broker.clone(), request, peer)),
             Err(
                 e @ (ProtocolError::UnknownApi { correlation_id, .. }
                 | ProtocolError::UnsupportedVersion { correlation_id, .. }),

@@ -22,7 +22,9 @@ async fn api_versions_advertises_the_served_table_and_kip511_fallback() {
     assert_eq!(r.error_code, 0);
     let fetch = r.api_keys.iter().find(|k| k.api_key == 1).unwrap();
     assert_eq!((fetch.min_version, fetch.max_version), (4, 17));
-    assert!(r.api_keys.iter().all(|k| k.api_key != 11), "no JoinGroup until groups exist");
+    let join = r.api_keys.iter().find(|k| k.api_key == 11).unwrap();
+    assert_eq!((join.min_version, join.max_version), (0, 9), "JoinGroup");
+    assert!(r.api_keys.iter().all(|k| k.api_key != 68), "no ConsumerGroupHeartbeat (KIP-848) yet");
     // A version newer than served: answered as v0 with UNSUPPORTED_VERSION and the table.
     let mut frame = encode_request(ApiKey::ApiVersions, 3, 99, &ApiVersionsRequest::default());
     frame[6..8].copy_from_slice(&42i16.to_be_bytes());

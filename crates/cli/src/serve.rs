@@ -54,6 +54,21 @@ pub struct ServeArgs {
     /// `socket.request.max.bytes`: the largest request read.
     #[arg(long, env = "SLUICE_SOCKET_REQUEST_MAX_BYTES")]
     socket_request_max_bytes: Option<usize>,
+    /// `group.initial.rebalance.delay.ms`: how long a new group waits for more members.
+    #[arg(long, env = "SLUICE_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    group_initial_rebalance_delay_ms: Option<i64>,
+    /// `group.min.session.timeout.ms`: the shortest session timeout a member may ask for.
+    #[arg(long, env = "SLUICE_GROUP_MIN_SESSION_TIMEOUT_MS")]
+    group_min_session_timeout_ms: Option<i32>,
+    /// `group.max.session.timeout.ms`: the longest session timeout a member may ask for.
+    #[arg(long, env = "SLUICE_GROUP_MAX_SESSION_TIMEOUT_MS")]
+    group_max_session_timeout_ms: Option<i32>,
+    /// `offsets.retention.minutes`: how long committed offsets outlive an emptied group.
+    #[arg(long, env = "SLUICE_OFFSETS_RETENTION_MINUTES")]
+    offsets_retention_minutes: Option<i64>,
+    /// `offsets.retention.check.interval.ms`.
+    #[arg(long, env = "SLUICE_OFFSETS_RETENTION_CHECK_INTERVAL_MS")]
+    offsets_retention_check_interval_ms: Option<u64>,
 }
 
 /// The TOML file: the same settings, with the flags' names in snake case.
@@ -73,6 +88,11 @@ struct FileConfig {
     log_retention_check_interval_ms: Option<u64>,
     message_max_bytes: Option<usize>,
     socket_request_max_bytes: Option<usize>,
+    group_initial_rebalance_delay_ms: Option<i64>,
+    group_min_session_timeout_ms: Option<i32>,
+    group_max_session_timeout_ms: Option<i32>,
+    offsets_retention_minutes: Option<i64>,
+    offsets_retention_check_interval_ms: Option<u64>,
 }
 
 fn parse_host_port(s: &str) -> Result<(String, u16)> {
@@ -135,6 +155,22 @@ fn build_config(args: ServeArgs) -> Result<BrokerConfig> {
     }
     if let Some(v) = args.socket_request_max_bytes.or(file.socket_request_max_bytes) {
         c.request_bytes_max = v;
+    }
+    let groups = &mut c.groups;
+    if let Some(v) = args.group_initial_rebalance_delay_ms.or(file.group_initial_rebalance_delay_ms) {
+        groups.coordinator.group_initial_rebalance_delay_ms = v;
+    }
+    if let Some(v) = args.group_min_session_timeout_ms.or(file.group_min_session_timeout_ms) {
+        groups.coordinator.group_min_session_timeout_ms = v;
+    }
+    if let Some(v) = args.group_max_session_timeout_ms.or(file.group_max_session_timeout_ms) {
+        groups.coordinator.group_max_session_timeout_ms = v;
+    }
+    if let Some(v) = args.offsets_retention_minutes.or(file.offsets_retention_minutes) {
+        groups.offsets_retention_ms = v.saturating_mul(60_000);
+    }
+    if let Some(v) = args.offsets_retention_check_interval_ms.or(file.offsets_retention_check_interval_ms) {
+        groups.offsets_retention_check_interval_ms = v;
     }
     c.validate().map_err(|e| anyhow!(e))?;
     Ok(c)

@@ -10,6 +10,7 @@
 //! persistence (a response is sent only after the records of its `Output` are durable) and the
 //! timer wheel (arming a key that is armed replaces its deadline).
 
+pub mod consumer_protocol;
 pub mod error_code;
 pub mod group;
 pub mod offsets;

@@ -191,12 +191,24 @@ impl Coordinator {
         let mut records = Vec::new();
         for (group_id, committed) in &self.state.offsets {
             let group = self.state.groups.get(group_id);
+            // A "consumer" group with members keeps the offsets of the topics it subscribes
+            // to; those of other topics expire by commit time.
+            let mut subscribed = None;
             let empty_since_ms = match group {
-                Some(g) if g.protocol_type.is_some() && g.state != GroupState::Empty => continue,
+                Some(g) if g.protocol_type.is_some() && g.state != GroupState::Empty => match g.subscribed_topics() {
+                    Some(topics) => {
+                        subscribed = Some(topics);
+                        None
+                    }
+                    None => continue,
+                },
                 Some(g) if g.protocol_type.is_some() => Some(g.state_timestamp_ms),
                 _ => None,
             };
             for ((topic, partition), value) in committed {
+                if subscribed.as_ref().is_some_and(|s| s.contains(topic)) {
+                    continue;
+                }
                 let base_ms = empty_since_ms.unwrap_or(value.commit_timestamp_ms);
                 if base_ms.saturating_add(retention_ms) <= now_ms {
                     records.push(Record::OffsetCommit {
@@ -267,17 +279,62 @@ impl Coordinator {
         }
     }
 
-    /// G27 (without filters): every group with its protocol type and state.
-    pub fn list_groups(&self) -> Vec<ListedGroup> {
+    /// G27: every group with its protocol type and state; `states` (case-insensitive) keeps
+    /// only groups in those states when not empty.
+    pub fn list_groups(&self, states: &[String]) -> Vec<ListedGroup> {
         self.state
             .groups
             .values()
+            .filter(|g| states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(g.state.name())))
             .map(|g| ListedGroup {
                 group_id: g.group_id.clone(),
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
                 group_state: g.state.name(),
             })
             .collect()
+    }
+
+    /// O11 (KIP-496): OffsetDelete. Returns the group-level error and, when there is none,
+    /// each partition's: GROUP_SUBSCRIBED_TO_TOPIC for a topic a member of a "consumer" group
+    /// subscribes to, else NONE (the offset, if any, is deleted).
+    pub fn offset_delete(&mut self, group_id: &str, partitions: &[(String, i32)]) -> (i16, Vec<i16>, Output) {
+        let mut out = Output::default();
+        let Some(group) = self.state.groups.get(group_id) else {
+            return (GROUP_ID_NOT_FOUND, Vec::new(), out);
+        };
+        let subscribed = match group.state {
+            GroupState::Dead => return (GROUP_ID_NOT_FOUND, Vec::new(), out),
+            GroupState::Empty => None,
+            _ if group.protocol_type.as_deref() != Some("consumer") => return (NON_EMPTY_GROUP, Vec::new(), out),
+            // A subscription that does not parse protects every topic.
+            _ => Some(group.subscribed_topics()),
+        };
+        let mut errors = Vec::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            let protected = match &subscribed {
+                None => false,
+                Some(None) => true,
+                Some(Some(topics)) => topics.contains(topic),
+            };
+            if protected {
+                errors.push(GROUP_SUBSCRIBED_TO_TOPIC);
+                continue;
+            }
+            let committed =
+                self.state.offsets.get(group_id).is_some_and(|c| c.contains_key(&(topic.clone(), *partition)));
+            if committed {
+                let record = Record::OffsetCommit {
+                    group_id: group_id.to_string(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    value: None,
+                };
+                replay(&mut self.state, &record);
+                out.records.push(record);
+            }
+            errors.push(NONE);
+        }
+        (NONE, errors, out)
     }
 
     /// G28: per group, NONE (Empty: group tombstone and every offset deleted), NON_EMPTY_GROUP

@@ -206,6 +206,21 @@ impl ClassicGroup {
         candidates.iter().find(|c| votes.get(*c) == Some(&best)).map(|c| c.to_string())
     }
 
+    /// The topics a "consumer" group with members is subscribed to (O9, O11): the union of
+    /// its members' subscriptions. `None` for other protocol types, for an Empty group and
+    /// when a subscription does not parse.
+    pub fn subscribed_topics(&self) -> Option<BTreeSet<String>> {
+        if self.protocol_type.as_deref() != Some("consumer") || self.members.is_empty() {
+            return None;
+        }
+        let protocol = self.protocol_name.as_deref()?;
+        let mut topics = BTreeSet::new();
+        for m in &self.members {
+            topics.extend(crate::consumer_protocol::subscribed_topics(&m.metadata_for(protocol))?);
+        }
+        Some(topics)
+    }
+
     /// Whether a joining member with these protocols can be in this group (G4).
     pub fn supports_protocols(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
         if self.members.is_empty() {

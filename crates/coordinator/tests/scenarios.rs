@@ -490,7 +490,7 @@ fn g16_member_that_never_syncs_is_removed() {
 
 #[test]
 fn g17_rebalance_during_completing_answers_parked_syncs() {
-    let (mut w, a, b) = World::two_joined();
+    let (mut w, _a, b) = World::two_joined();
     let sb = w.sync(&b, 1, vec![]);
     let c = w.member_id("c");
     w.join(&c, "c");
@@ -870,7 +870,7 @@ fn g27_g28_list_and_delete_groups() {
     assert_eq!((described.group_state, described.protocol_data.as_str()), ("Stable", "range"));
     assert_eq!(described.members[1].member_assignment, Bytes::from("pb"));
     assert_eq!(w.coordinator.describe_group("nope").group_state, "Dead");
-    let listed = w.coordinator.list_groups();
+    let listed = w.coordinator.list_groups(&[]);
     assert_eq!((listed[0].group_id.as_str(), listed[0].group_state), ("g", "Stable"));
     let ids = vec!["g".to_string(), "nope".to_string()];
     let (results, _) = w.coordinator.delete_groups(&ids);
@@ -880,7 +880,7 @@ fn g27_g28_list_and_delete_groups() {
     w.apply(out);
     assert_eq!(results, vec![("g".to_string(), NONE)]);
     assert_eq!(fetch_t0(&w), -1, "offsets deleted with the group");
-    assert!(w.coordinator.list_groups().is_empty());
+    assert!(w.coordinator.list_groups(&[]).is_empty());
     // Replaying the whole log gives the same (empty) state.
     let mut restarted = World::no_delay();
     for record in &w.log {
@@ -954,7 +954,7 @@ fn o9_offsets_of_an_empty_group_expire_from_when_it_became_empty() {
     let out = w.coordinator.expire_offsets(left_ms + 61_000, 60_000);
     w.apply(out);
     assert_eq!(fetch_t0(&w), -1);
-    assert!(w.coordinator.list_groups().is_empty(), "a drained Empty group is deleted");
+    assert!(w.coordinator.list_groups(&[]).is_empty(), "a drained Empty group is deleted");
 }
 
 #[test]
@@ -980,5 +980,94 @@ fn o9_simple_group_offsets_expire_by_commit_time() {
     w.apply(out);
     assert_eq!(fetch_t0(&w), -1, "t0 committed at 0 expired");
     assert_eq!(w.coordinator.offset_fetch("g", None).len(), 1, "t1 committed at 30 s is kept");
-    assert_eq!(w.coordinator.list_groups().len(), 1);
+    assert_eq!(w.coordinator.list_groups(&[]).len(), 1);
+}
+
+/// A ConsumerProtocolSubscription v0 naming `topics`.
+fn subscription(topics: &[&str]) -> Bytes {
+    let mut b = 0_i16.to_be_bytes().to_vec();
+    b.extend((topics.len() as i32).to_be_bytes());
+    for t in topics {
+        b.extend((t.len() as i16).to_be_bytes());
+        b.extend(t.as_bytes());
+    }
+    b.extend(0_i32.to_be_bytes()); // no user data
+    Bytes::from(b)
+}
+
+fn commit_topic(w: &mut World, member_id: &str, generation_id: i32, topic: &str, offset: i64) {
+    let id = w.request_id();
+    let req = OffsetCommitRequest {
+        group_id: "g".into(),
+        member_id: member_id.into(),
+        group_instance_id: None,
+        generation_id,
+        version_9_or_later: true,
+        topics: vec![(
+            topic.into(),
+            vec![PartitionCommit { partition: 0, offset, leader_epoch: -1, metadata: String::new() }],
+        )],
+    };
+    let out = w.coordinator.offset_commit(id, req, w.now_ms);
+    w.apply(out);
+    assert!(matches!(w.answers.remove(&id), Some(Response::OffsetCommit(r)) if r.partitions[0].error_code == NONE));
+}
+
+/// Two members subscribed to t0 only (their metadata made real ConsumerProtocol bytes).
+fn stable_pair_subscribed_to_t0(w: &mut World) -> (String, String) {
+    let (a, b) = w.stable_pair();
+    for m in &mut w.coordinator.state.groups.get_mut("g").unwrap().members {
+        m.protocols = vec![("range".into(), subscription(&["t0"]))];
+    }
+    (a, b)
+}
+
+#[test]
+fn o11_offset_delete_refuses_subscribed_topics_of_an_active_group() {
+    let mut w = World::no_delay();
+    assert_eq!(w.coordinator.offset_delete("g", &[("t0".into(), 0)]).0, GROUP_ID_NOT_FOUND);
+    let (a, b) = stable_pair_subscribed_to_t0(&mut w);
+    commit_topic(&mut w, &a, 1, "t0", 10);
+    commit_topic(&mut w, &a, 1, "t1", 20);
+    let (group_error, errors, out) = w.coordinator.offset_delete("g", &[("t0".into(), 0), ("t1".into(), 0)]);
+    w.apply(out);
+    assert_eq!((group_error, errors), (NONE, vec![GROUP_SUBSCRIBED_TO_TOPIC, NONE]));
+    assert_eq!(fetch_t0(&w), 10, "subscribed topic kept");
+    assert!(w.coordinator.offset_fetch("g", None).iter().all(|o| o.topic == "t0"), "t1 deleted");
+    // Once Empty, anything goes.
+    w.leave(vec![(a, None), (b, None)]);
+    let (group_error, errors, out) = w.coordinator.offset_delete("g", &[("t0".into(), 0)]);
+    w.apply(out);
+    assert_eq!((group_error, errors), (NONE, vec![NONE]));
+    assert_eq!(fetch_t0(&w), -1);
+}
+
+#[test]
+fn o11_offset_delete_on_an_active_non_consumer_group_is_non_empty_group() {
+    let mut w = World::no_delay();
+    w.stable_pair();
+    w.coordinator.state.groups.get_mut("g").unwrap().protocol_type = Some("connect".into());
+    assert_eq!(w.coordinator.offset_delete("g", &[("t0".into(), 0)]).0, NON_EMPTY_GROUP);
+}
+
+#[test]
+fn o9_stable_consumer_group_expires_offsets_of_unsubscribed_topics_by_commit_time() {
+    let mut w = World::no_delay();
+    let (a, _b) = stable_pair_subscribed_to_t0(&mut w);
+    commit_topic(&mut w, &a, 1, "t0", 10);
+    commit_topic(&mut w, &a, 1, "t1", 20);
+    let out = w.coordinator.expire_offsets(w.now_ms + 61_000, 60_000);
+    w.apply(out);
+    let left: Vec<String> = w.coordinator.offset_fetch("g", None).into_iter().map(|o| o.topic).collect();
+    assert_eq!(left, vec!["t0".to_string()]);
+    assert_eq!(w.state(), GroupState::Stable, "the group itself stays");
+}
+
+#[test]
+fn g27_list_groups_state_filter_is_case_insensitive() {
+    let mut w = World::no_delay();
+    w.stable_pair();
+    assert_eq!(w.coordinator.list_groups(&["stable".into()]).len(), 1);
+    assert_eq!(w.coordinator.list_groups(&["Empty".into(), "STABLE".into()]).len(), 1);
+    assert!(w.coordinator.list_groups(&["Empty".into()]).is_empty());
 }

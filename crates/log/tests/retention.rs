@@ -115,3 +115,26 @@ fn l7_retention_rolls_an_aged_active_segment() {
     log.enforce_retention(T0 + 1_000).unwrap();
     assert_eq!(log.segment_base_offsets(), vec![0, 2]);
 }
+
+/// The coordinator's compaction: roll, write a snapshot, delete what lies wholly before it,
+/// never past the high watermark.
+#[test]
+fn delete_segments_below_deletes_whole_segments_before_the_offset_and_the_high_watermark() {
+    let storage = MemStorage::new();
+    let mut log = three_segments(&storage, hundred_per_segment());
+    assert_eq!(log.delete_segments_below(99).unwrap(), 0, "segment 0 reaches offset 99");
+    assert_eq!(log.delete_segments_below(150).unwrap(), 1);
+    assert_eq!((log.log_start_offset(), log.segment_base_offsets()), (100, vec![100, 200]));
+    log.roll_segment().unwrap();
+    assert_eq!(log.segment_base_offsets(), vec![100, 200, 250]);
+    // Appended but not yet below the high watermark: nothing from there on may go.
+    let mut snapshot = batch(10, T0 + 30);
+    log.append(&mut snapshot, 0, T0).unwrap();
+    assert_eq!(log.delete_segments_below(260).unwrap(), 2, "only up to the high watermark, 250");
+    assert_eq!(log.segment_base_offsets(), vec![250]);
+    assert_eq!(log.log_start_offset(), 250);
+    log.advance_high_watermark(260);
+    assert_eq!(headers(&log.read(250, 1000, true).unwrap().records)[0].base_offset, 250);
+    drop(log);
+    assert_eq!(open_mem(&storage, hundred_per_segment()).log_start_offset(), 250, "survives a reopen");
+}

@@ -21,6 +21,19 @@ pub const SERVED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
+    // The group coordinator (classic protocol). OffsetCommit v0-1 and OffsetFetch v0 were
+    // removed in Kafka 4.0 (KIP-896).
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// The served range for an API key, if it is served at all.
@@ -56,6 +69,17 @@ mod tests {
         check::<CreatePartitionsRequest, CreatePartitionsResponse>(ApiKey::CreatePartitions);
         check::<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(ApiKey::IncrementalAlterConfigs);
         check::<DescribeClusterRequest, DescribeClusterResponse>(ApiKey::DescribeCluster);
-        assert_eq!(SERVED_APIS.len(), 13);
+        check::<FindCoordinatorRequest, FindCoordinatorResponse>(ApiKey::FindCoordinator);
+        check::<JoinGroupRequest, JoinGroupResponse>(ApiKey::JoinGroup);
+        check::<SyncGroupRequest, SyncGroupResponse>(ApiKey::SyncGroup);
+        check::<HeartbeatRequest, HeartbeatResponse>(ApiKey::Heartbeat);
+        check::<LeaveGroupRequest, LeaveGroupResponse>(ApiKey::LeaveGroup);
+        check::<OffsetCommitRequest, OffsetCommitResponse>(ApiKey::OffsetCommit);
+        check::<OffsetFetchRequest, OffsetFetchResponse>(ApiKey::OffsetFetch);
+        check::<OffsetDeleteRequest, OffsetDeleteResponse>(ApiKey::OffsetDelete);
+        check::<DescribeGroupsRequest, DescribeGroupsResponse>(ApiKey::DescribeGroups);
+        check::<ListGroupsRequest, ListGroupsResponse>(ApiKey::ListGroups);
+        check::<DeleteGroupsRequest, DeleteGroupsResponse>(ApiKey::DeleteGroups);
+        assert_eq!(SERVED_APIS.len(), 24);
     }
 }

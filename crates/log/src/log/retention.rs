@@ -19,7 +19,16 @@ impl PartitionLog {
         if deletable > 0 && deletable == self.segments.len() {
             self.roll()?;
         }
-        let doomed: Vec<i64> = self.segments.keys().take(deletable).copied().collect();
+        let deleted = self.delete_oldest(deletable, "retention")?;
+        self.producers.evict_before(self.log_start_offset);
+        self.producers.expire(now_ms);
+        Ok(deleted)
+    }
+
+    /// Deletes the `count` oldest segments (never the active one) and moves the log start
+    /// offset to the first segment left.
+    fn delete_oldest(&mut self, count: usize, why: &str) -> Result<usize, LogError> {
+        let doomed: Vec<i64> = self.segments.keys().take(count.min(self.segments.len() - 1)).copied().collect();
         for &base in &doomed {
             // Out of the map first: a failed removal leaves the log failed, not pointing at
             // a half-deleted segment.
@@ -31,14 +40,30 @@ impl PartitionLog {
             self.log_start_offset = first.base_offset();
             if !self.segments.contains_key(&self.hw_position.segment_base) {
                 // The high watermark was the end of a deleted segment: the new log start.
-                assert_eq!(self.high_watermark, self.log_start_offset, "retention never passes the high watermark");
+                assert_eq!(self.high_watermark, self.log_start_offset, "deletion never passes the high watermark");
                 self.hw_position = SegmentPosition { segment_base: self.log_start_offset, position: 0 };
             }
-            tracing::info!(dir = %self.dir.display(), deleted = doomed.len(), log_start_offset = self.log_start_offset, "retention deleted segments");
+            tracing::info!(dir = %self.dir.display(), deleted = doomed.len(), log_start_offset = self.log_start_offset, "{why} deleted segments");
         }
-        self.producers.evict_before(self.log_start_offset);
-        self.producers.expire(now_ms);
         Ok(doomed.len())
+    }
+
+    /// Deletes every whole segment that lies entirely below `offset` and below the high
+    /// watermark, advancing the log start offset (used by the coordinator's compaction, which
+    /// first writes a snapshot at `offset` in a fresh segment). Returns the segments deleted.
+    pub fn delete_segments_below(&mut self, offset: i64) -> Result<usize, LogError> {
+        self.check_writable()?;
+        let bound = offset.min(self.high_watermark);
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let count = bases.windows(2).take_while(|w| w[1] <= bound).count();
+        let result = self.delete_oldest(count, "compaction");
+        self.fail_on_err(result)
+    }
+
+    /// Starts a new segment at the log end now (unless the active one is empty).
+    pub fn roll_segment(&mut self) -> Result<(), LogError> {
+        self.check_writable()?;
+        self.roll()
     }
 
     /// How many of the oldest segments retention may delete now.
