@@ -367,6 +367,11 @@ impl Broker {
                 }
             }
         }
+        let (_, delivery) = self.groups.step(|core, _now| ((), core.delete_topic_offsets(name)));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let groups = self.groups.clone();
+            runtime.spawn(async move { groups.deliver(delivery).await });
+        }
         tracing::info!(topic = name, "deleted topic");
         Ok(record.id)
     }

@@ -434,3 +434,20 @@ async fn compaction_keeps_the_latest_commit_of_every_partition() {
         assert_eq!(committed(&mut c, "simple", "ct", p).await, (297 + i64::from(p), format!("meta-{}", 297 + p)));
     }
 }
+
+/// A deleted topic takes its committed offsets with it: a topic created again under the same
+/// name starts with none.
+#[tokio::test]
+async fn deleting_a_topic_deletes_its_committed_offsets() {
+    let b = TestBroker::start_with(fast).await;
+    let mut c = b.connect().await;
+    create_topic(&mut c, "doomed", 1, &[]).await;
+    let r: OffsetCommitResponse =
+        c.call(ApiKey::OffsetCommit, 9, &commit_request("g", "", -1, "doomed", &[(0, 5)])).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    let req = DeleteTopicsRequest::default().with_topic_names(vec![name("doomed")]);
+    let r: DeleteTopicsResponse = c.call(ApiKey::DeleteTopics, 5, &req).await;
+    assert_eq!(r.responses[0].error_code, 0);
+    create_topic(&mut c, "doomed", 1, &[]).await;
+    assert_eq!(committed(&mut c, "g", "doomed", 0).await.0, -1);
+}

@@ -337,6 +337,24 @@ impl Coordinator {
         (NONE, errors, out)
     }
 
+    /// A deleted topic takes its committed offsets with it, in every group (as Kafka's
+    /// coordinator does when partitions are deleted).
+    pub fn delete_topic_offsets(&mut self, topic: &str) -> Output {
+        let mut out = Output::default();
+        let doomed: Vec<(String, i32)> = self
+            .state
+            .offsets
+            .iter()
+            .flat_map(|(group, c)| c.keys().filter(|(t, _)| t == topic).map(move |(_, p)| (group.clone(), *p)))
+            .collect();
+        for (group_id, partition) in doomed {
+            let record = Record::OffsetCommit { group_id, topic: topic.to_string(), partition, value: None };
+            replay(&mut self.state, &record);
+            out.records.push(record);
+        }
+        out
+    }
+
     /// G28: per group, NONE (Empty: group tombstone and every offset deleted), NON_EMPTY_GROUP
     /// or GROUP_ID_NOT_FOUND.
     pub fn delete_groups(&mut self, group_ids: &[String]) -> (Vec<(String, i16)>, Output) {

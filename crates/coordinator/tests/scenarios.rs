@@ -1071,3 +1071,16 @@ fn g27_list_groups_state_filter_is_case_insensitive() {
     assert_eq!(w.coordinator.list_groups(&["Empty".into(), "STABLE".into()]).len(), 1);
     assert!(w.coordinator.list_groups(&["Empty".into()]).is_empty());
 }
+
+#[test]
+fn deleting_a_topic_deletes_its_committed_offsets_in_every_group() {
+    let mut w = World::no_delay();
+    let (a, _b) = w.stable_pair();
+    commit_topic(&mut w, &a, 1, "t0", 10);
+    commit_topic(&mut w, &a, 1, "t1", 20);
+    let out = w.coordinator.delete_topic_offsets("t0");
+    assert_eq!(out.records.len(), 1);
+    w.apply(out);
+    assert_eq!(fetch_t0(&w), -1);
+    assert_eq!(w.coordinator.offset_fetch("g", None).len(), 1, "t1 kept");
+}

@@ -23,6 +23,10 @@ pub fn start(
     peer: SocketAddr,
 ) -> impl Future<Output = JoinGroupResponse> + Send + 'static {
     let member_id = r.member_id.to_string();
+    if let Some(reason) = r.reason.as_deref().filter(|_| !member_id.is_empty()) {
+        // G13 (KIP-800): why a known member rejoins, for the operator.
+        tracing::info!(group = %r.group_id.as_str(), member = %member_id, reason, "member rejoins");
+    }
     let req = CoreJoin {
         group_id: r.group_id.to_string(),
         member_id: member_id.clone(),

@@ -18,6 +18,10 @@ pub fn start(
     r: LeaveGroupRequest,
     version: i16,
 ) -> impl Future<Output = LeaveGroupResponse> + Send + 'static {
+    for m in &r.members {
+        let reason = m.reason.as_deref().unwrap_or("none given");
+        tracing::info!(group = %r.group_id.as_str(), member = %m.member_id.as_str(), reason, "member leaves");
+    }
     let members = if version >= 3 {
         r.members.into_iter().map(|m| (m.member_id.to_string(), m.group_instance_id.map(|s| s.to_string()))).collect()
     } else {
