@@ -1084,3 +1084,41 @@ fn deleting_a_topic_deletes_its_committed_offsets_in_every_group() {
     assert_eq!(fetch_t0(&w), -1);
     assert_eq!(w.coordinator.offset_fetch("g", None).len(), 1, "t1 kept");
 }
+
+/// G23/G25: a restarted static member sends different metadata (it owns nothing yet): as long
+/// as the selected protocol stays, there is no rebalance.
+#[test]
+fn g25_static_restart_with_new_metadata_but_same_protocol_does_not_rebalance() {
+    let mut w = World::no_delay();
+    let (a, b) = w.stable_pair();
+    let ji = w.send_join(static_join(&w, "i", ""));
+    assert!(w.join_answer(ji).is_none(), "a new static member starts a rebalance");
+    let ja = w.join(&a, "a");
+    let jb = w.join(&b, "b");
+    let ri = w.join_answer(ji).unwrap();
+    w.join_answer(ja).unwrap();
+    w.join_answer(jb).unwrap();
+    let sb = w.sync(&b, 2, vec![]);
+    w.sync_answer(sb);
+    let si = w.sync(&ri.member_id, 2, vec![]);
+    let sa = w.sync(&a, 2, vec![(ri.member_id.clone(), Bytes::from("pi"))]);
+    w.sync_answer(sa).unwrap();
+    assert_eq!(w.sync_answer(si).unwrap().assignment, Bytes::from("pi"));
+    assert_eq!((w.state(), w.generation()), (GroupState::Stable, 2));
+
+    let mut restart = static_join(&w, "i", "");
+    restart.protocols = vec![("range".into(), Bytes::from("new process, owns nothing"))];
+    let ji = w.send_join(restart);
+    let ri2 = w.join_answer(ji).unwrap();
+    assert_eq!((ri2.error_code, ri2.generation_id), (NONE, 2), "no rebalance");
+    assert_eq!(w.state(), GroupState::Stable);
+    let si = w.sync(&ri2.member_id, 2, vec![]);
+    assert_eq!(w.sync_answer(si).unwrap().assignment, Bytes::from("pi"), "keeps its assignment");
+
+    // Preferring another protocol the others lack changes nothing: "range" stays selected.
+    let mut other = static_join(&w, "i", "");
+    other.protocols = vec![("roundrobin".into(), Bytes::new()), ("range".into(), Bytes::new())];
+    let ji = w.send_join(other);
+    assert_eq!(w.join_answer(ji).unwrap().generation_id, 2);
+    assert_eq!(w.state(), GroupState::Stable);
+}

@@ -137,8 +137,15 @@ impl Coordinator {
             group.pending_sync.insert(new_member_id.clone());
         }
         out.cancel(&req.group_id, &old_id, TimerKind::Session);
-        let member = group.member(&new_member_id).expect("renamed");
-        let protocol_unchanged = member.protocols == req.protocols;
+        // G23: the new process's metadata replaces the old (it owns nothing yet, so the bytes
+        // differ); only a change of the selected protocol forces a rebalance.
+        let member = group.member_mut(&new_member_id).expect("renamed");
+        member.protocols = req.protocols.clone();
+        member.session_timeout_ms = req.session_timeout_ms;
+        member.rebalance_timeout_ms = req.rebalance_timeout_ms;
+        member.client_id = req.client_id.clone();
+        member.client_host = req.client_host.clone();
+        let protocol_unchanged = group.select_protocol() == group.protocol_name;
         if group.state == GroupState::Stable && protocol_unchanged {
             // No rebalance: persist the new id, answer with the current generation.
             let member = group.member_mut(&new_member_id).expect("renamed");
