@@ -46,6 +46,20 @@ public final class SluiceBroker implements BeforeAllCallback, AfterAllCallback {
     private Path logFile;
     private String bootstrap;
     private final List<String> extraStdout = Collections.synchronizedList(new ArrayList<>());
+    private final List<String> extraArgs;
+
+    /** A broker started with {@code serve --listen 127.0.0.1:0 --data-dir DIR} only. */
+    public SluiceBroker() {
+        this(new String[0]);
+    }
+
+    /**
+     * A broker started with these {@code serve} flags added, e.g.
+     * {@code "--group-initial-rebalance-delay-ms", "0"}.
+     */
+    public SluiceBroker(String... extraArgs) {
+        this.extraArgs = List.of(extraArgs);
+    }
 
     /** {@code 127.0.0.1:PORT} of the running broker. */
     public String bootstrap() {
@@ -85,8 +99,10 @@ public final class SluiceBroker implements BeforeAllCallback, AfterAllCallback {
         logFile = logDir.resolve(name + ".log").toAbsolutePath();
         dataDir = Files.createTempDirectory("sluice-java-" + name + "-");
 
-        ProcessBuilder pb = new ProcessBuilder(bin.toString(), "serve",
-                "--listen", "127.0.0.1:0", "--data-dir", dataDir.toString());
+        List<String> cmd = new ArrayList<>(List.of(bin.toString(), "serve",
+                "--listen", "127.0.0.1:0", "--data-dir", dataDir.toString()));
+        cmd.addAll(extraArgs);
+        ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.redirectError(ProcessBuilder.Redirect.to(logFile.toFile()));
         pb.redirectInput(ProcessBuilder.Redirect.PIPE);
         process = pb.start();
