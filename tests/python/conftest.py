@@ -151,6 +151,31 @@ def start_broker(tmp_path, request):
             print(broker.log_tail())
 
 
+@pytest.fixture(scope="module")
+def start_module_broker(tmp_path_factory, request):
+    """Factory like start_broker, but the brokers are shared by the tests of one module (for
+    modules whose tests use their own topics and groups and would otherwise spend most of their
+    time starting brokers). Extra `serve` flags are passed as arguments, e.g.
+    start_module_broker("--group-initial-rebalance-delay-ms", "0")."""
+    brokers = []
+    failed_before = request.session.testsfailed
+
+    def start(*args):
+        tmp = tmp_path_factory.mktemp(f"module-broker{len(brokers)}")
+        broker = Broker(tmp, args).start()
+        brokers.append(broker)
+        return broker
+
+    yield start
+    failed = request.session.testsfailed > failed_before
+    for broker in brokers:
+        if broker.running():
+            code = broker.terminate()
+            assert code == 0 or failed, f"broker exited with {code} after SIGTERM\n{broker.log_tail()}"
+        if failed:
+            print(broker.log_tail())
+
+
 @pytest.fixture
 def broker(start_broker):
     """A broker with default settings."""

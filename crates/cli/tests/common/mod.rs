@@ -37,6 +37,19 @@ pub struct Broker {
     log_dir: TempDir,
     args: Vec<String>,
     starts: u32,
+    /// `--listen` of the next start: an ephemeral port, or the port of the previous run for
+    /// `restart_same_port`.
+    listen: String,
+}
+
+/// The broker binary under test: `$SLUICE_BIN` when set (to run these tests against another
+/// build, or against a reference broker with the same command line), else the `sluice` that
+/// Cargo built for this test.
+pub fn sluice_bin() -> PathBuf {
+    match std::env::var_os("SLUICE_BIN") {
+        Some(bin) if !bin.is_empty() => PathBuf::from(bin),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_sluice")),
+    }
 }
 
 impl Broker {
@@ -56,6 +69,7 @@ impl Broker {
             log_dir,
             args: args.iter().map(|s| s.to_string()).collect(),
             starts: 0,
+            listen: "127.0.0.1:0".to_string(),
         };
         broker.spawn();
         broker
@@ -120,6 +134,25 @@ impl Broker {
         self.spawn();
     }
 
+    /// Kills the running process with SIGKILL and starts a new one on the same data directory,
+    /// the same arguments and the same port, as a supervisor restarting a crashed broker would:
+    /// clients keep their bootstrap address. Waits (up to `READY_TIMEOUT`) until the port can
+    /// be bound again, since a broker that runs as a child of the spawned process may outlive
+    /// it for a moment.
+    pub fn restart_same_port(&mut self) {
+        self.kill9();
+        let addr = self.addr.clone();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while std::net::TcpListener::bind(&addr).is_err() {
+            assert!(Instant::now() < deadline, "port {addr} still in use {READY_TIMEOUT:?} after the kill");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.listen = addr.clone();
+        self.spawn();
+        self.listen = "127.0.0.1:0".to_string();
+        assert_eq!(self.addr, addr, "the restarted broker must listen on the same address");
+    }
+
     /// Starts a process on the same data directory after `terminate` or `kill9`.
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "broker is still running");
@@ -152,10 +185,10 @@ impl Broker {
     fn spawn(&mut self) {
         self.starts += 1;
         let stderr = File::create(self.log_path(self.starts)).expect("create stderr log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        let mut cmd = Command::new(sluice_bin());
         cmd.arg("serve")
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(&self.listen)
             .arg("--data-dir")
             .arg(self.data_dir.path())
             .args(&self.args)
