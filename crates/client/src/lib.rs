@@ -1,0 +1,49 @@
+//! Sluice's Kafka client library.
+//!
+//! For now it holds the two pieces of the classic consumer-group protocol that live entirely on
+//! the client side and must agree byte for byte with Kafka's Java client and librdkafka, so that
+//! one group can mix Sluice, Java and librdkafka members:
+//!
+//! - [`consumer_protocol`]: the `ConsumerProtocolSubscription` a member sends in JoinGroup and
+//!   the `ConsumerProtocolAssignment` the leader hands out in SyncGroup (versions 0-3,
+//!   non-flexible, big-endian, `i16` version prefix).
+//! - [`assignor`]: the four built-in assignors under their wire names `range`, `roundrobin`,
+//!   `sticky` and `cooperative-sticky`, with the user-data encodings Java and librdkafka use.
+//!
+//! **Invariants:**
+//! - No I/O, no clock, no randomness, no global state. An assignor is a pure function of its
+//!   inputs; every iteration is over ordered collections, so the same input always gives the
+//!   same output (where Java's `HashMap` order makes its own result implementation-defined, ours
+//!   is still deterministic, but only the properties are promised).
+//! - Decoding never panics on any input and never allocates more than the input could hold: an
+//!   array count is checked against the bytes that remain before anything is reserved. Bad bytes
+//!   are a typed error.
+//! - Member ids, group instance ids and topic names are ordered as Java's `String.compareTo`
+//!   orders them (UTF-16 code units), not as Rust orders `str` (UTF-8 bytes); the two differ
+//!   only above U+FFFF.
+
+pub mod assignor;
+pub mod consumer_protocol;
+
+use std::fmt;
+
+/// A partition of a topic. Ordered by topic (UTF-8 byte order, which equals Java's order for
+/// every legal topic name: `[a-zA-Z0-9._-]`), then partition.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition { topic: topic.into(), partition }
+    }
+}
+
+/// `topic-partition`, as Kafka's `TopicPartition.toString` prints it.
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
