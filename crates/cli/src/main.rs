@@ -1,5 +1,6 @@
-//! `sluice`: the broker (`serve`) and, later, client commands.
+//! `sluice`: the broker (`serve`) and client commands (`topic`, `produce`).
 
+mod client;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -10,7 +11,7 @@ use sluice_protocol::alloc_guard::GuardedAllocator;
 static ALLOC: GuardedAllocator = GuardedAllocator;
 
 #[derive(Parser)]
-#[command(name = "sluice", version, about = "A Kafka-compatible event streaming broker")]
+#[command(name = "sluice", version, about = "A Kafka-compatible event streaming broker and its command-line client")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,11 +21,18 @@ struct Cli {
 enum Command {
     /// Start a broker.
     Serve(serve::ServeArgs),
+    /// Create, list, describe, alter or delete topics.
+    #[command(subcommand)]
+    Topic(client::TopicCommand),
+    /// Write records read from standard input (one per line) to a topic.
+    Produce(client::ProduceArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Topic(command) => client::run_topic(command),
+        Command::Produce(args) => client::run_produce(args),
     }
 }

@@ -1,8 +1,18 @@
-//! Sluice's Kafka client library.
+//! Sluice's Kafka client library, async on tokio, built on `kafka-protocol`'s client side.
 //!
-//! For now it holds the two pieces of the classic consumer-group protocol that live entirely on
-//! the client side and must agree byte for byte with Kafka's Java client and librdkafka, so that
-//! one group can mix Sluice, Java and librdkafka members:
+//! - [`connection`]: one broker connection: ApiVersions negotiation, correlation ids,
+//!   pipelined requests with responses matched in order.
+//! - [`cluster`]: bootstrap, Metadata, the leader of each partition, one connection per broker.
+//! - [`partitioner`]: Kafka's murmur2 partitioner, uniform sticky (KIP-794), round-robin, and
+//!   the [`partitioner::Partitioner`] trait.
+//! - [`producer`]: batching, compression, acks, idempotence, retries, delivery futures; and a
+//!   blocking facade.
+//! - [`admin`]: create, delete, list, describe topics, add partitions, list offsets.
+//! - [`error`]: the one error type, whose messages say what to do.
+//!
+//! And the two pieces of the classic consumer-group protocol that live entirely on the client
+//! side and must agree byte for byte with Kafka's Java client and librdkafka, so that one group
+//! can mix Sluice, Java and librdkafka members:
 //!
 //! - [`consumer_protocol`]: the `ConsumerProtocolSubscription` a member sends in JoinGroup and
 //!   the `ConsumerProtocolAssignment` the leader hands out in SyncGroup (versions 0-3,
@@ -10,7 +20,7 @@
 //! - [`assignor`]: the four built-in assignors under their wire names `range`, `roundrobin`,
 //!   `sticky` and `cooperative-sticky`, with the user-data encodings Java and librdkafka use.
 //!
-//! **Invariants:**
+//! **Invariants of the group-protocol pieces:**
 //! - No I/O, no clock, no randomness, no global state. An assignor is a pure function of its
 //!   inputs; every iteration is over ordered collections, so the same input always gives the
 //!   same output (where Java's `HashMap` order makes its own result implementation-defined, ours
@@ -22,8 +32,21 @@
 //!   orders them (UTF-16 code units), not as Rust orders `str` (UTF-8 bytes); the two differ
 //!   only above U+FFFF.
 
+pub mod admin;
 pub mod assignor;
+pub mod cluster;
+pub mod connection;
 pub mod consumer_protocol;
+pub mod error;
+pub mod partitioner;
+pub mod producer;
+
+pub use admin::{Admin, NewTopic, OffsetSpec};
+pub use bytes::Bytes;
+pub use cluster::{ClientConfig, Cluster};
+pub use error::Error;
+pub use producer::{Acks, BlockingProducer, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
+pub use sluice_records::Compression;
 
 use std::fmt;
 

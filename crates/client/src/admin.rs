@@ -1,0 +1,290 @@
+//! Topic administration and offset look-ups: what `sluice topic` needs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    create_partitions_request, create_topics_request, list_offsets_request, BrokerId, CreatePartitionsRequest,
+    CreateTopicsRequest, DeleteTopicsRequest, ListOffsetsRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::cluster::{ClientConfig, Cluster, TopicMetadata};
+use crate::error::{Error, Result};
+use crate::TopicPartition;
+
+fn topic_name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+/// A topic to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    pub name: String,
+    /// -1: the broker's default.
+    pub num_partitions: i32,
+    /// -1: the broker's default.
+    pub replication_factor: i16,
+    pub configs: Vec<(String, String)>,
+}
+
+impl NewTopic {
+    pub fn new(name: impl Into<String>, num_partitions: i32, replication_factor: i16) -> NewTopic {
+        NewTopic { name: name.into(), num_partitions, replication_factor, configs: Vec::new() }
+    }
+}
+
+/// Which offset ListOffsets should find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// The log start offset.
+    Earliest,
+    /// The high watermark (the offset the next record will get).
+    Latest,
+    /// The first offset whose timestamp is at or after this (ms since the epoch).
+    Timestamp(i64),
+}
+
+impl OffsetSpec {
+    fn wire(self) -> i64 {
+        match self {
+            OffsetSpec::Earliest => -2,
+            OffsetSpec::Latest => -1,
+            OffsetSpec::Timestamp(t) => t,
+        }
+    }
+}
+
+/// A ListOffsets answer for one partition. `offset` is -1 when no record is at or after the
+/// timestamp asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedOffset {
+    pub offset: i64,
+    pub timestamp: i64,
+}
+
+/// An admin client.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    cluster: Arc<Cluster>,
+    timeout_ms: i32,
+}
+
+impl Admin {
+    /// Connects to the cluster. Admin metadata requests never auto-create topics.
+    pub async fn connect(mut config: ClientConfig) -> Result<Admin> {
+        config.allow_auto_topic_creation = false;
+        let timeout_ms = i32::try_from(config.connection.request_timeout_ms).unwrap_or(i32::MAX);
+        Ok(Admin { cluster: Cluster::connect(config).await?, timeout_ms })
+    }
+
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.cluster
+    }
+
+    /// Creates the topics; one result per topic, in the order given.
+    pub async fn create_topics(&self, topics: &[NewTopic], validate_only: bool) -> Result<Vec<(String, Result<()>)>> {
+        let request = CreateTopicsRequest::default()
+            .with_timeout_ms(self.timeout_ms)
+            .with_validate_only(validate_only)
+            .with_topics(
+                topics
+                    .iter()
+                    .map(|t| {
+                        create_topics_request::CreatableTopic::default()
+                            .with_name(topic_name(&t.name))
+                            .with_num_partitions(t.num_partitions)
+                            .with_replication_factor(t.replication_factor)
+                            .with_configs(
+                                t.configs
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        create_topics_request::CreatableTopicConfig::default()
+                                            .with_name(StrBytes::from_string(k.clone()))
+                                            .with_value(Some(StrBytes::from_string(v.clone())))
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            );
+        let conn = self.cluster.controller_connection().await?;
+        let response = conn.send(&request).await?;
+        Ok(topics
+            .iter()
+            .map(|t| {
+                let result = match response.topics.iter().find(|r| r.name.0.as_str() == t.name) {
+                    None => Err(missing(conn.addr(), "CreateTopics", &t.name)),
+                    Some(r) => match Error::from_code(
+                        r.error_code,
+                        || format!("cannot create topic {}", t.name),
+                        r.error_message.as_ref().map(|m| m.to_string()),
+                    ) {
+                        None => Ok(()),
+                        Some(e) => Err(e),
+                    },
+                };
+                (t.name.clone(), result)
+            })
+            .collect())
+    }
+
+    /// Creates one topic.
+    pub async fn create_topic(&self, topic: NewTopic) -> Result<()> {
+        let mut results = self.create_topics(std::slice::from_ref(&topic), false).await?;
+        let (_, result) = results.pop().expect("create_topics returns one result per topic");
+        self.cluster.invalidate(&topic.name);
+        result
+    }
+
+    /// Deletes the topics; one result per topic.
+    pub async fn delete_topics(&self, names: &[&str]) -> Result<Vec<(String, Result<()>)>> {
+        let request = DeleteTopicsRequest::default()
+            .with_timeout_ms(self.timeout_ms)
+            .with_topic_names(names.iter().map(|n| topic_name(n)).collect());
+        let conn = self.cluster.controller_connection().await?;
+        let response = conn.send(&request).await?;
+        Ok(names
+            .iter()
+            .map(|name| {
+                self.cluster.invalidate(name);
+                let result =
+                    match response.responses.iter().find(|r| r.name.as_ref().is_some_and(|n| n.0.as_str() == *name)) {
+                        None => Err(missing(conn.addr(), "DeleteTopics", name)),
+                        Some(r) => match r.error_code {
+                            3 => Err(Error::UnknownTopic { topic: name.to_string() }),
+                            code => match Error::from_code(
+                                code,
+                                || format!("cannot delete topic {name}"),
+                                r.error_message.as_ref().map(|m| m.to_string()),
+                            ) {
+                                None => Ok(()),
+                                Some(e) => Err(e),
+                            },
+                        },
+                    };
+                (name.to_string(), result)
+            })
+            .collect())
+    }
+
+    /// Names of all topics, sorted; internal ones only when asked.
+    pub async fn list_topics(&self, include_internal: bool) -> Result<Vec<String>> {
+        let (topics, _) = self.cluster.fetch_metadata(None).await?;
+        let mut names: Vec<String> =
+            topics.iter().filter(|t| include_internal || !t.is_internal).map(|t| t.name.clone()).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Metadata of the named topics (fresh, not cached). Unknown names are errors.
+    pub async fn describe_topics(&self, names: &[&str]) -> Result<Vec<Arc<TopicMetadata>>> {
+        let (topics, failed) = self.cluster.fetch_metadata(Some(names)).await?;
+        if let Some((name, error)) = failed.into_iter().next() {
+            return Err(match error {
+                ResponseError::UnknownTopicOrPartition => Error::UnknownTopic { topic: name },
+                error => Error::Kafka { context: format!("cannot describe topic {name}"), error, message: None },
+            });
+        }
+        let mut out = Vec::new();
+        for name in names {
+            match topics.iter().find(|t| t.name == *name) {
+                Some(t) => out.push(t.clone()),
+                None => return Err(Error::UnknownTopic { topic: name.to_string() }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Grows `topic` to `total_partitions` partitions.
+    pub async fn create_partitions(&self, topic: &str, total_partitions: i32) -> Result<()> {
+        let request = CreatePartitionsRequest::default().with_timeout_ms(self.timeout_ms).with_topics(vec![
+            create_partitions_request::CreatePartitionsTopic::default()
+                .with_name(topic_name(topic))
+                .with_count(total_partitions)
+                .with_assignments(None),
+        ]);
+        let conn = self.cluster.controller_connection().await?;
+        let response = conn.send(&request).await?;
+        self.cluster.invalidate(topic);
+        let r = response
+            .results
+            .iter()
+            .find(|r| r.name.0.as_str() == topic)
+            .ok_or_else(|| missing(conn.addr(), "CreatePartitions", topic))?;
+        if r.error_code == 3 {
+            return Err(Error::UnknownTopic { topic: topic.to_string() });
+        }
+        match Error::from_code(
+            r.error_code,
+            || format!("cannot grow topic {topic} to {total_partitions} partitions"),
+            r.error_message.as_ref().map(|m| m.to_string()),
+        ) {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// ListOffsets for each partition, sent to each partition's leader.
+    pub async fn list_offsets(
+        &self,
+        partitions: &[TopicPartition],
+        spec: OffsetSpec,
+    ) -> Result<BTreeMap<TopicPartition, ListedOffset>> {
+        let mut by_leader: BTreeMap<i32, Vec<&TopicPartition>> = BTreeMap::new();
+        for tp in partitions {
+            let (leader, _) = self.cluster.leader(&tp.topic, tp.partition).await?;
+            by_leader.entry(leader).or_default().push(tp);
+        }
+        let mut out = BTreeMap::new();
+        for (leader, tps) in by_leader {
+            let mut topics: BTreeMap<&str, Vec<list_offsets_request::ListOffsetsPartition>> = BTreeMap::new();
+            for tp in &tps {
+                topics.entry(tp.topic.as_str()).or_default().push(
+                    list_offsets_request::ListOffsetsPartition::default()
+                        .with_partition_index(tp.partition)
+                        .with_current_leader_epoch(-1)
+                        .with_timestamp(spec.wire()),
+                );
+            }
+            let request = ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_isolation_level(0)
+                .with_timeout_ms(self.timeout_ms)
+                .with_topics(
+                    topics
+                        .into_iter()
+                        .map(|(t, ps)| {
+                            list_offsets_request::ListOffsetsTopic::default()
+                                .with_name(topic_name(t))
+                                .with_partitions(ps)
+                        })
+                        .collect(),
+                );
+            let conn = self.cluster.connection(leader).await?;
+            let response = conn.send(&request).await?;
+            for tp in tps {
+                let p = response
+                    .topics
+                    .iter()
+                    .filter(|t| t.name.0.as_str() == tp.topic)
+                    .flat_map(|t| t.partitions.iter())
+                    .find(|p| p.partition_index == tp.partition)
+                    .ok_or_else(|| missing(conn.addr(), "ListOffsets", &tp.to_string()))?;
+                if let Some(e) = Error::from_code(p.error_code, || format!("ListOffsets for {tp}"), None) {
+                    if e.needs_metadata_refresh() {
+                        self.cluster.invalidate(&tp.topic);
+                    }
+                    return Err(e);
+                }
+                out.insert(tp.clone(), ListedOffset { offset: p.offset, timestamp: p.timestamp });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn missing(addr: &str, api: &'static str, what: &str) -> Error {
+    Error::Protocol { addr: addr.to_string(), api, reason: format!("the response says nothing about {what}") }
+}
