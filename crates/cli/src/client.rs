@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use sluice_client::admin::OffsetSpec;
-use sluice_client::{Acks, Admin, ClientConfig, Compression, NewTopic, Producer, ProducerConfig, ProducerRecord};
+use sluice_client::{
+    Acks, Admin, AutoOffsetReset, ClientConfig, Compression, Consumer, ConsumerConfig, NewTopic, Producer,
+    ProducerConfig, ProducerRecord, TopicPartition,
+};
 
 /// Where to find the cluster; every client command takes it.
 #[derive(Args, Debug, Clone)]
@@ -113,6 +116,43 @@ pub struct ProduceArgs {
     pub connect: ConnectArgs,
 }
 
+#[derive(Args, Debug)]
+pub struct ConsumeArgs {
+    /// Topic to read.
+    pub topic: String,
+    /// Read as a member of this consumer group (committing offsets); without it, read every
+    /// partition without a group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Start at the earliest offset where nothing is committed (default: the end).
+    #[arg(long)]
+    pub from_beginning: bool,
+    /// Exit after this many records.
+    #[arg(long)]
+    pub max: Option<u64>,
+    /// Exit when no record arrives for this many milliseconds.
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GroupCommand {
+    /// List consumer groups.
+    List {
+        #[command(flatten)]
+        connect: ConnectArgs,
+    },
+    /// Describe a group: state, members, and per partition the committed offset, the log end
+    /// offset and the lag.
+    Describe {
+        group: String,
+        #[command(flatten)]
+        connect: ConnectArgs,
+    },
+}
+
 /// Deliveries `produce` keeps unchecked before it waits for the oldest.
 const PENDING_DELIVERIES_MAX: usize = 10_000;
 
@@ -127,6 +167,14 @@ pub fn run_topic(command: TopicCommand) -> ExitCode {
 
 pub fn run_produce(args: ProduceArgs) -> ExitCode {
     report(runtime().and_then(|rt| rt.block_on(produce(args))))
+}
+
+pub fn run_consume(args: ConsumeArgs) -> ExitCode {
+    report(runtime().and_then(|rt| rt.block_on(consume(args))))
+}
+
+pub fn run_group(command: GroupCommand) -> ExitCode {
+    report(runtime().and_then(|rt| rt.block_on(group(command))))
 }
 
 fn report(result: Result<()>) -> ExitCode {
@@ -294,5 +342,119 @@ async fn produce(args: ProduceArgs) -> Result<()> {
     }
     producer.close().await?;
     eprintln!("sluice: produced {sent} record(s) to {}", args.topic);
+    Ok(())
+}
+
+async fn consume(args: ConsumeArgs) -> Result<()> {
+    use std::io::Write;
+    let mut config = ConsumerConfig::new(args.connect.bootstrap_server.clone());
+    config.client = args.connect.client_config();
+    config.client.allow_auto_topic_creation = false;
+    config.group_id = args.group.clone();
+    config.auto_offset_reset = if args.from_beginning { AutoOffsetReset::Earliest } else { AutoOffsetReset::Latest };
+    config.enable_auto_commit = args.group.is_some();
+    let mut consumer = Consumer::new(config).await?;
+    let meta = consumer.cluster().topic(&args.topic).await?;
+    match &args.group {
+        Some(_) => consumer.subscribe(vec![args.topic.clone()]).await?,
+        None => {
+            let partitions = (0..meta.num_partitions()).map(|p| TopicPartition::new(&args.topic, p)).collect();
+            consumer.assign(partitions).await?
+        }
+    }
+    let idle = args.timeout_ms.map(std::time::Duration::from_millis);
+    let mut seen = 0u64;
+    let stdout = std::io::stdout();
+    'outer: loop {
+        if args.max.is_some_and(|m| seen >= m) {
+            break;
+        }
+        if let Some(m) = args.max {
+            // Never take (and auto-commit) more than will be printed.
+            consumer.set_max_poll_records(usize::try_from(m - seen).unwrap_or(usize::MAX).min(500));
+        }
+        let wait = idle.unwrap_or(std::time::Duration::from_secs(3600));
+        let records = consumer.poll(wait).await?;
+        if records.is_empty() {
+            if idle.is_some() {
+                break;
+            }
+            continue;
+        }
+        let mut out = stdout.lock();
+        for r in records {
+            if args.max.is_some_and(|m| seen >= m) {
+                break 'outer;
+            }
+            let value = r.value.as_deref().unwrap_or_default();
+            out.write_all(value)?;
+            out.write_all(b"\n")?;
+            seen += 1;
+        }
+        out.flush()?;
+    }
+    consumer.close().await?;
+    eprintln!("sluice: consumed {seen} record(s) from {}", args.topic);
+    Ok(())
+}
+
+async fn group(command: GroupCommand) -> Result<()> {
+    match command {
+        GroupCommand::List { connect } => {
+            let admin = Admin::connect(connect.client_config()).await?;
+            for (id, protocol_type, state) in admin.list_groups().await? {
+                println!("{id}\t{protocol_type}\t{state}");
+            }
+        }
+        GroupCommand::Describe { group, connect } => {
+            let admin = Admin::connect(connect.client_config()).await?;
+            let description = admin.describe_group(&group).await?;
+            let committed = admin.group_offsets(&group).await?;
+            let mut owner: std::collections::BTreeMap<TopicPartition, (&str, &str)> = Default::default();
+            for m in &description.members {
+                for tp in &m.assignment {
+                    owner.insert(tp.clone(), (m.member_id.as_str(), m.host.as_str()));
+                }
+            }
+            let mut partitions: Vec<TopicPartition> = committed.keys().chain(owner.keys()).cloned().collect();
+            partitions.sort();
+            partitions.dedup();
+            let ends = if partitions.is_empty() {
+                Default::default()
+            } else {
+                admin.list_offsets(&partitions, OffsetSpec::Latest).await?
+            };
+            println!(
+                "group {}  state {}  protocol {}  members {}",
+                description.group_id,
+                description.state,
+                if description.protocol.is_empty() { "-" } else { &description.protocol },
+                description.members.len()
+            );
+            println!(
+                "{:<24} {:>9} {:>14} {:>14} {:>8}  {:<40} HOST",
+                "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID"
+            );
+            for tp in partitions {
+                let current = committed.get(&tp).copied();
+                let end = ends.get(&tp).map(|o| o.offset);
+                let lag = match (current, end) {
+                    (Some(c), Some(e)) => (e - c).max(0).to_string(),
+                    _ => "-".to_string(),
+                };
+                let (member, host) = owner.get(&tp).copied().unwrap_or(("-", "-"));
+                println!(
+                    "{:<24} {:>9} {:>14} {:>14} {:>8}  {:<40} {}",
+                    tp.topic,
+                    tp.partition,
+                    current.map_or("-".to_string(), |c| c.to_string()),
+                    end.map_or("-".to_string(), |e| e.to_string()),
+                    lag,
+                    member,
+                    host
+                );
+            }
+        }
+    }
     Ok(())
 }

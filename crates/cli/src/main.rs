@@ -26,6 +26,11 @@ enum Command {
     Topic(client::TopicCommand),
     /// Write records read from standard input (one per line) to a topic.
     Produce(client::ProduceArgs),
+    /// Print the values of a topic's records, one per line.
+    Consume(client::ConsumeArgs),
+    /// List or describe consumer groups.
+    #[command(subcommand)]
+    Group(client::GroupCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,5 +39,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Topic(command) => client::run_topic(command),
         Command::Produce(args) => client::run_produce(args),
+        Command::Consume(args) => client::run_consume(args),
+        Command::Group(command) => client::run_group(command),
     }
 }

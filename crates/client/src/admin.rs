@@ -83,6 +83,87 @@ impl Admin {
         &self.cluster
     }
 
+    /// An admin client on an existing cluster view (the consumer uses one for ListOffsets).
+    pub fn from_cluster(cluster: Arc<Cluster>) -> Admin {
+        let timeout_ms = i32::try_from(cluster.config().connection.request_timeout_ms).unwrap_or(i32::MAX);
+        Admin { cluster, timeout_ms }
+    }
+
+    /// Every group of every broker: (group id, protocol type, state), sorted by id.
+    pub async fn list_groups(&self) -> Result<Vec<(String, String, String)>> {
+        self.cluster.fetch_metadata(Some(&[])).await?;
+        let mut out = Vec::new();
+        for id in self.cluster.brokers().keys() {
+            let conn = self.cluster.connection(*id).await?;
+            let response = conn.send(&kafka_protocol::messages::ListGroupsRequest::default()).await?;
+            if let Some(e) = Error::from_code(response.error_code, || "ListGroups".into(), None) {
+                return Err(e);
+            }
+            for g in response.groups {
+                out.push((g.group_id.0.to_string(), g.protocol_type.to_string(), g.group_state.to_string()));
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// State, protocol and members (with decoded assignments) of `group`.
+    pub async fn describe_group(&self, group: &str) -> Result<crate::consumer::GroupDescription> {
+        let conn = crate::consumer::find_coordinator(&self.cluster, group, 0).await?;
+        let request = kafka_protocol::messages::DescribeGroupsRequest::default()
+            .with_groups(vec![kafka_protocol::messages::GroupId(StrBytes::from_string(group.to_string()))]);
+        let response = conn.send(&request).await?;
+        let g = response.groups.into_iter().next().ok_or_else(|| missing(conn.addr(), "DescribeGroups", group))?;
+        if let Some(e) = Error::from_code(g.error_code, || format!("cannot describe group {group}"), None) {
+            return Err(e);
+        }
+        let members = g
+            .members
+            .iter()
+            .map(|m| crate::consumer::GroupMember {
+                member_id: m.member_id.to_string(),
+                client_id: m.client_id.to_string(),
+                host: m.client_host.to_string(),
+                assignment: if g.protocol_type.as_str() == crate::consumer_protocol::PROTOCOL_TYPE {
+                    crate::consumer_protocol::ConsumerProtocolAssignment::decode(&m.member_assignment)
+                        .map(|a| a.partitions())
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        Ok(crate::consumer::GroupDescription {
+            group_id: g.group_id.0.to_string(),
+            state: g.group_state.to_string(),
+            protocol_type: g.protocol_type.to_string(),
+            protocol: g.protocol_data.to_string(),
+            members,
+        })
+    }
+
+    /// Every committed offset of `group` (OffsetFetch with all topics).
+    pub async fn group_offsets(&self, group: &str) -> Result<BTreeMap<TopicPartition, i64>> {
+        let conn = crate::consumer::find_coordinator(&self.cluster, group, 0).await?;
+        let request = kafka_protocol::messages::OffsetFetchRequest::default()
+            .with_group_id(kafka_protocol::messages::GroupId(StrBytes::from_string(group.to_string())))
+            .with_topics(None);
+        let response = conn.send(&request).await?;
+        if let Some(e) = Error::from_code(response.error_code, || format!("OffsetFetch for group {group}"), None) {
+            return Err(e);
+        }
+        let mut out = BTreeMap::new();
+        for t in &response.topics {
+            for p in &t.partitions {
+                if p.committed_offset >= 0 {
+                    out.insert(TopicPartition::new(t.name.0.as_str(), p.partition_index), p.committed_offset);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Creates the topics; one result per topic, in the order given.
     pub async fn create_topics(&self, topics: &[NewTopic], validate_only: bool) -> Result<Vec<(String, Result<()>)>> {
         let request = CreateTopicsRequest::default()

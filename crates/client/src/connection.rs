@@ -51,6 +51,19 @@ const CLIENT_MAX_VERSIONS: &[(ApiKey, i16)] = &[
     (ApiKey::DeleteTopics, 5),
     (ApiKey::CreatePartitions, 3),
     (ApiKey::InitProducerId, 5),
+    // Topics by name (v13+ names them by id).
+    (ApiKey::Fetch, 12),
+    // v4+ batches keys.
+    (ApiKey::FindCoordinator, 3),
+    (ApiKey::JoinGroup, 7),
+    (ApiKey::SyncGroup, 5),
+    (ApiKey::Heartbeat, 4),
+    (ApiKey::LeaveGroup, 4),
+    (ApiKey::OffsetCommit, 8),
+    // v8+ batches groups.
+    (ApiKey::OffsetFetch, 7),
+    (ApiKey::DescribeGroups, 5),
+    (ApiKey::ListGroups, 4),
 ];
 
 /// Settings of a connection.
@@ -346,6 +359,11 @@ fn min_client_version(key: ApiKey) -> i16 {
         ApiKey::Metadata => 1,
         ApiKey::CreateTopics => 2,
         ApiKey::DeleteTopics => 1,
+        ApiKey::Fetch => 4,
+        ApiKey::FindCoordinator => 1,
+        ApiKey::JoinGroup => 4,
+        ApiKey::OffsetCommit => 2,
+        ApiKey::OffsetFetch => 1,
         _ => 0,
     }
 }

@@ -7,7 +7,10 @@
 //!   the [`partitioner::Partitioner`] trait.
 //! - [`producer`]: batching, compression, acks, idempotence, retries, delivery futures; and a
 //!   blocking facade.
-//! - [`admin`]: create, delete, list, describe topics, add partitions, list offsets.
+//! - [`admin`]: create, delete, list, describe topics, add partitions, list offsets; list and
+//!   describe groups and read their committed offsets.
+//! - [`consumer`]: `assign` or `subscribe` in a group (classic protocol, eager rebalances),
+//!   background heartbeats, `poll(timeout)`, commits, auto-commit, close.
 //! - [`error`]: the one error type, whose messages say what to do.
 //!
 //! And the two pieces of the classic consumer-group protocol that live entirely on the client
@@ -36,6 +39,7 @@ pub mod admin;
 pub mod assignor;
 pub mod cluster;
 pub mod connection;
+pub mod consumer;
 pub mod consumer_protocol;
 pub mod error;
 pub mod partitioner;
@@ -44,6 +48,7 @@ pub mod producer;
 pub use admin::{Admin, NewTopic, OffsetSpec};
 pub use bytes::Bytes;
 pub use cluster::{ClientConfig, Cluster};
+pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord};
 pub use error::Error;
 pub use producer::{Acks, BlockingProducer, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use sluice_records::Compression;
