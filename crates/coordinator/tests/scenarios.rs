@@ -769,6 +769,17 @@ fn churn_twenty_members_converge_to_one_stable_generation() {
 }
 
 fn commit(w: &mut World, member_id: &str, generation_id: i32, offset: i64, metadata: &str) -> i16 {
+    commit_to(
+        w,
+        member_id,
+        generation_id,
+        "t0",
+        PartitionCommit { partition: 0, offset, leader_epoch: 5, metadata: metadata.into() },
+    )
+}
+
+/// One OffsetCommit of one partition; returns its error code.
+fn commit_to(w: &mut World, member_id: &str, generation_id: i32, topic: &str, commit: PartitionCommit) -> i16 {
     let id = w.request_id();
     let req = OffsetCommitRequest {
         group_id: "g".into(),
@@ -776,10 +787,7 @@ fn commit(w: &mut World, member_id: &str, generation_id: i32, offset: i64, metad
         group_instance_id: None,
         generation_id,
         version_9_or_later: true,
-        topics: vec![(
-            "t0".into(),
-            vec![PartitionCommit { partition: 0, offset, leader_epoch: 5, metadata: metadata.into() }],
-        )],
+        topics: vec![(topic.into(), vec![commit])],
     };
     let out = w.coordinator.offset_commit(id, req, w.now_ms);
     w.apply(out);
@@ -962,20 +970,7 @@ fn o9_simple_group_offsets_expire_by_commit_time() {
     let mut w = World::no_delay();
     assert_eq!(commit(&mut w, "", -1, 1, ""), NONE);
     w.advance(30_000);
-    let id = w.request_id();
-    let req = OffsetCommitRequest {
-        group_id: "g".into(),
-        member_id: String::new(),
-        group_instance_id: None,
-        generation_id: -1,
-        version_9_or_later: true,
-        topics: vec![(
-            "t1".into(),
-            vec![PartitionCommit { partition: 0, offset: 7, leader_epoch: -1, metadata: String::new() }],
-        )],
-    };
-    let out = w.coordinator.offset_commit(id, req, w.now_ms);
-    w.apply(out);
+    commit_topic(&mut w, "", -1, "t1", 7);
     let out = w.coordinator.expire_offsets(60_000, 60_000);
     w.apply(out);
     assert_eq!(fetch_t0(&w), -1, "t0 committed at 0 expired");
@@ -996,21 +991,8 @@ fn subscription(topics: &[&str]) -> Bytes {
 }
 
 fn commit_topic(w: &mut World, member_id: &str, generation_id: i32, topic: &str, offset: i64) {
-    let id = w.request_id();
-    let req = OffsetCommitRequest {
-        group_id: "g".into(),
-        member_id: member_id.into(),
-        group_instance_id: None,
-        generation_id,
-        version_9_or_later: true,
-        topics: vec![(
-            topic.into(),
-            vec![PartitionCommit { partition: 0, offset, leader_epoch: -1, metadata: String::new() }],
-        )],
-    };
-    let out = w.coordinator.offset_commit(id, req, w.now_ms);
-    w.apply(out);
-    assert!(matches!(w.answers.remove(&id), Some(Response::OffsetCommit(r)) if r.partitions[0].error_code == NONE));
+    let commit = PartitionCommit { partition: 0, offset, leader_epoch: -1, metadata: String::new() };
+    assert_eq!(commit_to(w, member_id, generation_id, topic, commit), NONE);
 }
 
 /// Two members subscribed to t0 only (their metadata made real ConsumerProtocol bytes).
