@@ -41,6 +41,9 @@ pub struct Topic {
     pub id: Uuid,
     pub partitions: RwLock<Vec<Arc<Partition>>>,
     pub configs: RwLock<BTreeMap<String, String>>,
+    /// `__consumer_offsets`: listed and readable like any topic, never written by clients,
+    /// never deleted, grown or reconfigured.
+    pub internal: bool,
 }
 
 impl Topic {
@@ -95,11 +98,25 @@ pub struct Broker {
     /// The persisted image; its lock also serialises topic changes.
     image: Mutex<MetadataImage>,
     topics: RwLock<Registry>,
+    /// `__consumer_offsets`, kept out of `topics` so that retention, deletion and partition
+    /// changes never reach it.
+    offsets_topic: Arc<Topic>,
     producer_ids: Mutex<(i64, i64)>,
     advertised: RwLock<(String, u16)>,
     fatal: watch::Sender<Option<String>>,
     /// Held for the broker's lifetime: one broker per data directory.
     _dir_lock: Option<std::fs::File>,
+}
+
+/// Changes clients may not make to `__consumer_offsets`: INVALID_REQUEST, with a message.
+fn refuse_internal(name: &str, what: &str) -> Result<(), TopicError> {
+    if name == OFFSETS_TOPIC {
+        return Err(TopicError::new(
+            error_code::INVALID_REQUEST,
+            format!("'{OFFSETS_TOPIC}' is the group coordinator's internal topic and cannot be {what}"),
+        ));
+    }
+    Ok(())
 }
 
 pub fn now_ms() -> i64 {
@@ -152,6 +169,11 @@ impl Broker {
         let data_dir = config.data_dir.clone();
         storage.create_dir_all(&data_dir).map_err(|e| BrokerError::io(&data_dir, e))?;
         let image = match metadata::load(storage.as_ref(), &data_dir).map_err(BrokerError::Config)? {
+            Some(mut image) if image.offsets_topic_id.is_nil() => {
+                image.offsets_topic_id = Uuid::new_v4();
+                metadata::store(storage.as_ref(), &data_dir, &image).map_err(|e| BrokerError::io(&data_dir, e))?;
+                image
+            }
             Some(image) => image,
             None => {
                 let image = MetadataImage::new(config.node_id);
@@ -166,8 +188,16 @@ impl Broker {
         };
         let fatal_hook = Self::fatal_hook_for(&fatal);
         let groups = Groups::open(storage.clone(), &data_dir, config.groups.clone(), fatal_hook)?;
+        let offsets_topic = Arc::new(Topic {
+            name: OFFSETS_TOPIC.to_string(),
+            id: image.offsets_topic_id,
+            partitions: RwLock::new(vec![groups.log_partition()]),
+            configs: RwLock::new(BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())])),
+            internal: true,
+        });
         let broker = Arc::new(Broker {
             groups: Arc::new(groups),
+            offsets_topic,
             producer_ids: Mutex::new((image.producer_id_reserved_until, image.producer_id_reserved_until)),
             image: Mutex::new(image.clone()),
             topics: RwLock::new(Registry::default()),
@@ -257,6 +287,7 @@ impl Broker {
             id: record.id,
             partitions: RwLock::new(partitions),
             configs: RwLock::new(record.configs.clone()),
+            internal: false,
         }))
     }
 
@@ -281,13 +312,24 @@ impl Broker {
         }
     }
 
+    /// A topic by name, the internal `__consumer_offsets` included.
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        if name == OFFSETS_TOPIC {
+            return Some(self.offsets_topic.clone());
+        }
         self.topics.read().by_name.get(name).cloned()
     }
     pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        if id == self.offsets_topic.id {
+            return Some(self.offsets_topic.clone());
+        }
         self.topics.read().by_id.get(&id).cloned()
     }
-    /// All topics, sorted by name.
+    /// The internal topic `__consumer_offsets` (Metadata lists it with `is_internal`).
+    pub fn offsets_topic(&self) -> Arc<Topic> {
+        self.offsets_topic.clone()
+    }
+    /// All user topics, sorted by name (not `__consumer_offsets`).
     pub fn topics(&self) -> Vec<Arc<Topic>> {
         let mut v: Vec<_> = self.topics.read().by_name.values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
@@ -350,6 +392,7 @@ impl Broker {
     }
 
     pub fn delete_topic(self: &Arc<Self>, name: &str) -> Result<Uuid, TopicError> {
+        refuse_internal(name, "deleted")?;
         let mut image = self.image.lock();
         let Some(record) = image.topics.get(name).cloned() else {
             return Err(TopicError::new(error_code::UNKNOWN_TOPIC_OR_PARTITION, format!("unknown topic '{name}'")));
@@ -377,6 +420,7 @@ impl Broker {
     }
 
     pub fn add_partitions(self: &Arc<Self>, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
+        refuse_internal(name, "given more partitions")?;
         let mut image = self.image.lock();
         let Some(record) = image.topics.get(name).cloned() else {
             return Err(TopicError::new(error_code::UNKNOWN_TOPIC_OR_PARTITION, format!("unknown topic '{name}'")));
@@ -414,6 +458,7 @@ impl Broker {
         name: &str,
         configs: BTreeMap<String, String>,
     ) -> Result<(), TopicError> {
+        refuse_internal(name, "reconfigured")?;
         for (k, v) in &configs {
             topic_config::validate(k, v).map_err(|m| TopicError::new(error_code::INVALID_CONFIG, m))?;
         }

@@ -32,11 +32,21 @@ pub struct MetadataImage {
     /// First producer id not yet reserved.
     pub producer_id_reserved_until: i64,
     pub topics: BTreeMap<String, TopicRecord>,
+    /// Topic id of `__consumer_offsets` (the coordinator's log, listed as an internal topic).
+    /// Nil in images written before it existed; the broker then assigns one on start.
+    #[serde(default)]
+    pub offsets_topic_id: uuid::Uuid,
 }
 
 impl MetadataImage {
     pub fn new(node_id: i32) -> Self {
-        MetadataImage { cluster_id: new_cluster_id(), node_id, producer_id_reserved_until: 0, topics: BTreeMap::new() }
+        MetadataImage {
+            cluster_id: new_cluster_id(),
+            node_id,
+            producer_id_reserved_until: 0,
+            topics: BTreeMap::new(),
+            offsets_topic_id: uuid::Uuid::new_v4(),
+        }
     }
 }
 

@@ -59,9 +59,11 @@ async fn metadata_auto_creates_and_describes_this_broker() {
     ]));
     let r: MetadataResponse = c.call(ApiKey::Metadata, 12, &req).await;
     assert_eq!(r.topics[0].error_code, 3);
-    // Null topics = all.
+    // Null topics = all: "auto" and the internal __consumer_offsets.
     let r: MetadataResponse = c.call(ApiKey::Metadata, 12, &MetadataRequest::default().with_topics(None)).await;
-    assert_eq!(r.topics.len(), 1);
+    let mut listed: Vec<_> = r.topics.iter().map(|t| (t.name.as_ref().unwrap().0.to_string(), t.is_internal)).collect();
+    listed.sort();
+    assert_eq!(listed, [("__consumer_offsets".to_string(), true), ("auto".to_string(), false)]);
 }
 
 #[tokio::test]

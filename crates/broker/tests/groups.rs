@@ -451,3 +451,70 @@ async fn deleting_a_topic_deletes_its_committed_offsets() {
     create_topic(&mut c, "doomed", 1, &[]).await;
     assert_eq!(committed(&mut c, "g", "doomed", 0).await.0, -1);
 }
+
+/// O8 (last bullet) and kgo's TestConsumeRegex: `__consumer_offsets` is listed in Metadata as an
+/// internal topic (by name and among all topics, with a stable id), can be read like a topic,
+/// and refuses client writes, deletion and new partitions with Kafka's errors.
+#[tokio::test]
+async fn consumer_offsets_is_a_listed_read_only_internal_topic() {
+    let b = TestBroker::start_with(fast).await;
+    let mut c = b.connect().await;
+    create_topic(&mut c, "user", 1, &[]).await;
+    let r: OffsetCommitResponse =
+        c.call(ApiKey::OffsetCommit, 9, &commit_request("g", "", -1, "user", &[(0, 7)])).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+
+    let by_name = MetadataRequest::default()
+        .with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default().with_name(Some(name("__consumer_offsets")))
+        ]))
+        .with_allow_auto_topic_creation(false);
+    let r: MetadataResponse = c.call(ApiKey::Metadata, 12, &by_name).await;
+    let t = &r.topics[0];
+    assert_eq!((t.error_code, t.is_internal, t.partitions.len()), (0, true, 1));
+    let id = t.topic_id;
+    assert!(!id.is_nil());
+    let r: MetadataResponse = c.call(ApiKey::Metadata, 12, &MetadataRequest::default().with_topics(None)).await;
+    let listed: Vec<(String, bool)> =
+        r.topics.iter().map(|t| (t.name.as_ref().unwrap().0.to_string(), t.is_internal)).collect();
+    assert!(listed.contains(&("__consumer_offsets".into(), true)), "{listed:?}");
+    assert!(listed.contains(&("user".into(), false)), "{listed:?}");
+
+    // The commit is in the log, readable with Fetch (by name and by id).
+    let p = fetch(&mut c, "__consumer_offsets", 0, 0, 0, 1 << 20).await;
+    assert_eq!(p.error_code, 0);
+    assert!(p.high_watermark >= 1);
+    assert!(!batches_in(p.records.clone().unwrap()).is_empty());
+    let by_id = FetchRequest::default().with_max_bytes(1 << 20).with_topics(vec![fetch_request::FetchTopic::default()
+        .with_topic_id(id)
+        .with_partitions(vec![fetch_request::FetchPartition::default().with_partition_max_bytes(1 << 20)])]);
+    let r: FetchResponse = c.call(ApiKey::Fetch, 13, &by_id).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, 0);
+    assert_eq!(r.responses[0].partitions[0].high_watermark, p.high_watermark);
+
+    // Writes and changes are refused.
+    let w = produce(&mut c, "__consumer_offsets", 0, batch(&[b"x"])).await;
+    assert_eq!(w.error_code, 17, "INVALID_TOPIC_EXCEPTION");
+    let r: DeleteTopicsResponse = c
+        .call(
+            ApiKey::DeleteTopics,
+            5,
+            &DeleteTopicsRequest::default().with_topic_names(vec![name("__consumer_offsets")]),
+        )
+        .await;
+    assert_eq!(r.responses[0].error_code, 42, "INVALID_REQUEST");
+    let req = CreatePartitionsRequest::default().with_topics(vec![
+        create_partitions_request::CreatePartitionsTopic::default().with_name(name("__consumer_offsets")).with_count(3),
+    ]);
+    let r: CreatePartitionsResponse = c.call(ApiKey::CreatePartitions, 3, &req).await;
+    assert_eq!(r.results[0].error_code, 42, "INVALID_REQUEST");
+    assert_eq!(committed(&mut c, "g", "user", 0).await.0, 7, "the coordinator's log is untouched");
+
+    // Its id survives a restart.
+    drop(c);
+    let dir = b.stop().await;
+    let b = TestBroker::start_in(dir, fast).await;
+    let mut c = b.connect().await;
+    let r: MetadataResponse = c.call(ApiKey::Metadata, 12, &by_name).await;
+    assert_eq!(r.topics[0].topic_id, id);
+}

@@ -1,5 +1,6 @@
-//! Metadata (3): this broker, and the requested topics (all when the list is null), creating
-//! unknown ones when auto-creation is allowed.
+//! Metadata (3): this broker, and the requested topics (all when the list is null, the internal
+//! `__consumer_offsets` among them with `is_internal`), creating unknown ones when auto-creation
+//! is allowed.
 
 use std::sync::Arc;
 
@@ -20,10 +21,11 @@ pub fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> M
     let node = BrokerId(broker.node_id());
     // Before v4 there was no flag and auto-creation was always requested.
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
+    let all = || std::iter::once(broker.offsets_topic()).chain(broker.topics()).map(|t| describe(&t, node)).collect();
     let topics = match request.topics {
-        None => broker.topics().iter().map(|t| describe(t, node)).collect(),
+        None => all(),
         // v0 has no null: an empty list meant all topics.
-        Some(list) if list.is_empty() && version == 0 => broker.topics().iter().map(|t| describe(t, node)).collect(),
+        Some(list) if list.is_empty() && version == 0 => all(),
         Some(list) => list
             .into_iter()
             .map(|wanted| match wanted.name {
@@ -80,6 +82,7 @@ fn describe(topic: &Topic, node: BrokerId) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(str_bytes(topic.name.clone()))))
         .with_topic_id(topic.id)
+        .with_is_internal(topic.internal)
         .with_partitions(partitions)
         .with_topic_authorized_operations(OPERATIONS_OMITTED)
 }

@@ -41,6 +41,14 @@ fn failed(index: i32, code: i16, message: impl Into<String>) -> Appended {
 
 fn append_one(broker: &Arc<Broker>, topic: &str, index: i32, records: Option<Bytes>) -> Appended {
     let partition = match broker.topic_or_create(topic, true) {
+        Ok(t) if t.internal => {
+            // Kafka's answer to a client append to an internal topic.
+            return failed(
+                index,
+                error_code::INVALID_TOPIC_EXCEPTION,
+                format!("cannot append to internal topic {topic}"),
+            );
+        }
         Ok(t) => match t.partition(index) {
             Some(p) => p,
             None => {

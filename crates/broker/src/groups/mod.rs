@@ -126,6 +126,11 @@ impl Groups {
         })
     }
 
+    /// The offsets log, served read-only as partition 0 of the internal topic `__consumer_offsets`.
+    pub fn log_partition(&self) -> Arc<Partition> {
+        self.log.clone()
+    }
+
     /// Hands a request to the core. `handler` gets the core, the request's id and the time.
     pub fn call(&self, handler: impl FnOnce(&mut Coordinator, RequestId, i64) -> Output) -> Waiting {
         let request_id = self.next_request_id.fetch_add(1, Ordering::Relaxed);
