@@ -10,6 +10,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_groups;
 pub mod fetch;
+pub mod fetch_response;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod init_producer_id;
@@ -35,11 +36,14 @@ use kafka_protocol::protocol::StrBytes;
 use sluice_protocol::{encode_response, Request, RequestHeader};
 
 use crate::broker::Broker;
+use crate::response::Part;
 
 /// What the connection does with a request's result.
 pub enum Outcome {
     /// Write these bytes (a whole response frame).
     Respond(BytesMut),
+    /// Write these parts in order (one response frame; file ranges sent as stored).
+    RespondParts(Vec<Part>),
     /// Write nothing (Produce with acks=0).
     Silent,
     /// Close the connection, logging the reason (acks=0 failure, handler bug).
@@ -69,8 +73,8 @@ pub fn start(broker: Arc<Broker>, request: Request, peer: SocketAddr) -> Complet
         }
         RequestKind::Fetch(r) => {
             return Box::pin(async move {
-                let response = fetch::handle(&broker, r, version).await;
-                encode(&header, ResponseKind::Fetch(response))
+                let answer = fetch::handle(&broker, r, version).await;
+                Outcome::RespondParts(fetch_response::encode(&answer, version, header.correlation_id))
             });
         }
         // Group coordinator calls: the core runs now; the answer may come later.

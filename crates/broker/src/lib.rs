@@ -16,6 +16,8 @@ pub mod error_code;
 pub mod groups;
 pub mod metadata;
 pub mod partition;
+pub mod response;
+mod send;
 pub mod server;
 pub mod topic_config;
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
-use sluice_log::{AppendOutcome, LogError, PartitionLog, ReadResult};
+use sluice_log::{AppendOutcome, LogError, PartitionLog, ReadResult, SliceRead};
 use tokio::sync::{watch, Notify};
 
 use crate::config::Durability;
@@ -134,6 +134,11 @@ impl Partition {
 
     pub fn read(&self, fetch_offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<ReadResult, LogError> {
         self.log.lock().read(fetch_offset, max_bytes, min_one_batch)
+    }
+
+    /// Where a read's bytes lie; the lock is held only to locate them (see `PartitionLog::read_slice`).
+    pub fn read_slice(&self, fetch_offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<SliceRead, LogError> {
+        self.log.lock().read_slice(fetch_offset, max_bytes, min_one_batch)
     }
 
     /// A future that completes at the next high-watermark move. Create it (and `enable` it)

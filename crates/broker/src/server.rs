@@ -102,6 +102,12 @@ async fn connection(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr) {
                         return;
                     }
                 }
+                Ok(Outcome::RespondParts(parts)) => {
+                    if let Err(e) = crate::send::write_parts(&mut wr, &parts).await {
+                        tracing::warn!(%peer, error = %e, "writing a fetch answer failed; closing");
+                        return;
+                    }
+                }
                 Ok(Outcome::Silent) => {}
                 Ok(Outcome::Close(reason)) => {
                     tracing::warn!(%peer, %reason, "closing connection");

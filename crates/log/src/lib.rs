@@ -23,11 +23,13 @@ pub mod log;
 pub mod producer_state;
 mod record_scan;
 pub mod segment;
+pub mod slice;
 pub mod storage;
 
 pub use config::{LogConfig, TimestampType};
 pub use error::LogError;
-pub use log::{AppendOutcome, FlushHandle, PartitionLog, ReadResult};
+pub use log::{AppendOutcome, FlushHandle, PartitionLog, ReadResult, SliceRead};
+pub use slice::FileSlice;
 pub use storage::{FsStorage, MemStorage, Storage, StorageFile};
 
 #[cfg(test)]

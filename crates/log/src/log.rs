@@ -34,6 +34,7 @@ use sluice_records::{BatchHeader, BatchIter, RecordsError};
 
 use crate::config::{LogConfig, TimestampType};
 use crate::error::LogError;
+use crate::slice::FileSlice;
 use crate::producer_state::{Check, ProducerStateManager, Staged};
 use crate::segment::{io_error, Segment};
 use crate::storage::{Storage, StorageFile};
@@ -63,6 +64,15 @@ pub struct AppendOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadResult {
     pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// What [`PartitionLog::read_slice`] answers: where the bytes are, not the bytes.
+#[derive(Debug, Clone)]
+pub struct SliceRead {
+    pub records: FileSlice,
     pub high_watermark: i64,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
@@ -203,8 +213,22 @@ impl PartitionLog {
     /// the high watermark. `fetch_offset` below the log start or past the log end is
     /// `OffsetOutOfRange` (L11, F5); at the high watermark or end it is empty.
     pub fn read(&self, fetch_offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<ReadResult, LogError> {
-        let records = self.read_records(fetch_offset, max_bytes, min_one_batch)?;
+        let slice = self.locate_records(fetch_offset, max_bytes, min_one_batch)?;
+        let records = self.read_slice_now(&slice)?;
         Ok(ReadResult {
+            records,
+            high_watermark: self.high_watermark,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset,
+        })
+    }
+
+    /// Like [`PartitionLog::read`], but answers where the bytes lie instead of reading them, so
+    /// the caller can send them after releasing its lock (and without copying them through
+    /// user space). Same limits and errors as `read`; no file I/O beyond batch headers.
+    pub fn read_slice(&self, fetch_offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<SliceRead, LogError> {
+        let records = self.locate_records(fetch_offset, max_bytes, min_one_batch)?;
+        Ok(SliceRead {
             records,
             high_watermark: self.high_watermark,
             log_start_offset: self.log_start_offset,

@@ -34,6 +34,11 @@ pub trait StorageFile: Send + Sync {
     /// Makes everything written so far durable (fdatasync).
     fn sync(&self) -> io::Result<()>;
     fn truncate(&self, len: u64) -> io::Result<()>;
+    /// The OS file descriptor, when the file is a real one: fetch answers then send its bytes
+    /// with `sendfile` instead of copying them through user space.
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
 }
 
 /// A directory tree of files.

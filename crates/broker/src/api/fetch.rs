@@ -6,19 +6,21 @@
 //! within `partition_max_bytes` and the response's `max_bytes`, except that the first
 //! partition with data gets at least one whole batch (KIP-74, F4). Fetch sessions (KIP-227)
 //! are declined: `session_id` is always 0, so clients send full fetches (F7).
+//!
+//! Reading only locates the bytes (under each partition's lock, briefly); they are sent from the
+//! segment files by the connection (`response::Part::File`), after every lock is released.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::future::select_all;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::FetchRequest;
+use sluice_log::FileSlice;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::str_bytes;
+use super::fetch_response::{FetchAnswer, PartitionAnswer, TopicAnswer};
 use crate::broker::Broker;
 use crate::error_code;
 use crate::partition::Partition;
@@ -78,62 +80,67 @@ fn resolve(broker: &Broker, request: &FetchRequest, version: i16) -> Vec<WantedT
         .collect()
 }
 
-/// Reads every wanted partition once. Returns the response, the bytes it carries, and whether
-/// any partition has an error.
-fn read_all(topics: &[WantedTopic], max_bytes: usize, version: i16) -> (FetchResponse, usize, bool) {
+/// Locates every wanted partition's bytes once (no record I/O: the bytes are sent from the
+/// files later). Returns the answer and whether any partition has an error.
+fn read_all(topics: &[WantedTopic], max_bytes: usize) -> (FetchAnswer, bool) {
     let mut remaining = max_bytes;
-    let mut total = 0usize;
+    let mut total = 0u64;
     let mut any_error = false;
-    let mut responses = Vec::with_capacity(topics.len());
+    let mut answer = FetchAnswer { topics: Vec::with_capacity(topics.len()) };
     for t in topics {
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for w in &t.partitions {
-            let data = PartitionData::default().with_partition_index(w.partition_index);
+            let failed = |code| PartitionAnswer {
+                index: w.partition_index,
+                error_code: code,
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                records: FileSlice::empty(),
+            };
             let data = match &w.target {
                 Err(code) => {
                     any_error = true;
-                    data.with_error_code(*code)
-                        .with_high_watermark(-1)
-                        .with_last_stable_offset(-1)
-                        .with_log_start_offset(-1)
+                    failed(*code)
                 }
                 Ok(p) => {
                     let limit = w.partition_max_bytes.min(remaining);
-                    match p.read(w.fetch_offset, limit, total == 0) {
+                    match p.read_slice(w.fetch_offset, limit, total == 0) {
                         Ok(r) => {
-                            remaining = remaining.saturating_sub(r.records.len());
+                            remaining = remaining.saturating_sub(r.records.len() as usize);
                             total += r.records.len();
-                            data.with_high_watermark(r.high_watermark)
-                                .with_last_stable_offset(r.high_watermark)
-                                .with_log_start_offset(r.log_start_offset)
-                                .with_records(Some(r.records))
+                            PartitionAnswer {
+                                index: w.partition_index,
+                                error_code: error_code::NONE,
+                                high_watermark: r.high_watermark,
+                                last_stable_offset: r.high_watermark,
+                                log_start_offset: r.log_start_offset,
+                                records: r.records,
+                            }
                         }
                         Err(e) => {
                             any_error = true;
                             let (hw, start) = p.with_log(|l| (l.high_watermark(), l.log_start_offset()));
-                            data.with_error_code(error_code::from_log(&e))
-                                .with_high_watermark(hw)
-                                .with_last_stable_offset(hw)
-                                .with_log_start_offset(start)
+                            PartitionAnswer {
+                                high_watermark: hw,
+                                last_stable_offset: hw,
+                                log_start_offset: start,
+                                ..failed(error_code::from_log(&e))
+                            }
                         }
                     }
                 }
             };
-            // librdkafka rejects a null record set (DEPENDENCIES.md trap 5).
-            let data = if data.records.is_none() { data.with_records(Some(Bytes::new())) } else { data };
             partitions.push(data);
         }
-        let topic = if version >= 13 {
-            FetchableTopicResponse::default().with_topic_id(t.id)
-        } else {
-            FetchableTopicResponse::default().with_topic(TopicName(str_bytes(t.name.clone())))
-        };
-        responses.push(topic.with_partitions(partitions));
+        answer.topics.push(TopicAnswer { name: t.name.clone(), id: t.id, partitions });
     }
-    (FetchResponse::default().with_session_id(0).with_responses(responses), total, any_error)
+    (answer, any_error)
 }
 
-pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> FetchResponse {
+/// Answers when the fetch is satisfied or its wait runs out; encode with
+/// [`fetch_response::encode`](super::fetch_response::encode).
+pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> FetchAnswer {
     let topics = resolve(broker, &request, version);
     let max_bytes = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
     let min_bytes = request.min_bytes.max(0) as usize;
@@ -151,15 +158,16 @@ pub async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -
                 n
             })
             .collect();
-        let (response, bytes, any_error) = read_all(&topics, max_bytes, version);
-        let satisfied = bytes > 0 && bytes >= min_bytes || min_bytes == 0;
+        let (response, any_error) = read_all(&topics, max_bytes);
+        let bytes = response.record_bytes();
+        let satisfied = bytes > 0 && bytes >= min_bytes as u64 || min_bytes == 0;
         if any_error || satisfied || max_wait.is_zero() || parked.is_empty() || Instant::now() >= deadline {
             return response;
         }
         tokio::select! {
             _ = select_all(wakeups.iter_mut().map(|n| n.as_mut())) => {}
             _ = tokio::time::sleep_until(deadline) => {
-                return read_all(&topics, max_bytes, version).0;
+                return read_all(&topics, max_bytes).0;
             }
         }
     }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use crate::error::LogError;
 use crate::record_scan;
 use crate::segment::{BatchLocation, Segment};
+use crate::slice::FileSlice;
 
 use super::PartitionLog;
 
@@ -54,18 +55,19 @@ impl PartitionLog {
         Ok(None)
     }
 
-    pub(super) fn read_records(
+    /// Where the bytes of a read from `fetch_offset` lie (see `PartitionLog::read`).
+    pub(super) fn locate_records(
         &self,
         fetch_offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
-    ) -> Result<Bytes, LogError> {
+    ) -> Result<FileSlice, LogError> {
         self.check_range(fetch_offset)?;
         if fetch_offset >= self.high_watermark {
-            return Ok(Bytes::new());
+            return Ok(FileSlice::empty());
         }
         let Some((segment, start, first_batch_bytes, limit)) = self.locate(fetch_offset)? else {
-            return Ok(Bytes::new());
+            return Ok(FileSlice::empty());
         };
         let mut end = start.saturating_add(max_bytes as u64).min(limit);
         if min_one_batch {
@@ -73,9 +75,17 @@ impl PartitionLog {
             end = end.max(start + first_batch_bytes);
         }
         if end <= start {
+            return Ok(FileSlice::empty());
+        }
+        Ok(FileSlice::new(segment.log_file().clone(), start, end - start))
+    }
+
+    /// Reads a slice this log handed out, under its lock (a failure marks the log failed).
+    pub(super) fn read_slice_now(&self, slice: &FileSlice) -> Result<Bytes, LogError> {
+        if slice.is_empty() {
             return Ok(Bytes::new());
         }
-        self.fail_on_err(segment.read(start, end))
+        self.fail_on_err(slice.read().map_err(|e| LogError::Io { path: self.dir().display().to_string(), source: e }))
     }
 
     pub(super) fn readable_bytes(&self, fetch_offset: i64) -> Result<u64, LogError> {

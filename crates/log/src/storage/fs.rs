@@ -37,6 +37,9 @@ impl StorageFile for FsFile {
     fn truncate(&self, len: u64) -> io::Result<()> {
         self.file.set_len(len)
     }
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(std::os::fd::AsRawFd::as_raw_fd(&self.file))
+    }
 }
 
 /// fsyncs a directory so that entries created, renamed or removed in it are durable.
