@@ -518,3 +518,42 @@ async fn consumer_offsets_is_a_listed_read_only_internal_topic() {
     let r: MetadataResponse = c.call(ApiKey::Metadata, 12, &by_name).await;
     assert_eq!(r.topics[0].topic_id, id);
 }
+
+/// G25 at every JoinGroup version with static membership (v5+): a static leader that restarts
+/// (empty member id, same instance id) is answered with the current generation — skip_assignment
+/// only where it exists (v9+), and no field its version cannot carry (librdkafka's
+/// 0102_static_group_rebalance rejoins at v5).
+#[tokio::test]
+async fn a_restarted_static_member_is_answered_at_every_version() {
+    let b = TestBroker::start_with(fast).await;
+    for version in 5..=9i16 {
+        let group = format!("static-v{version}");
+        let mut c = b.connect().await;
+        let join = |member: &str| join_request(&group, member, 10_000).with_group_instance_id(Some(s("instance-1")));
+        let r: JoinGroupResponse = c.call(ApiKey::JoinGroup, version, &join("")).await;
+        assert_eq!(r.error_code, 0, "v{version}: a static member needs no MEMBER_ID_REQUIRED round trip");
+        let (first_id, generation) = (r.member_id.to_string(), r.generation_id);
+        let sync = SyncGroupRequest::default()
+            .with_group_id(gid(&group))
+            .with_member_id(s(&first_id))
+            .with_group_instance_id(Some(s("instance-1")))
+            .with_generation_id(generation)
+            .with_protocol_type(Some(s("consumer")))
+            .with_protocol_name(Some(s("range")))
+            .with_assignments(vec![sync_group_request::SyncGroupRequestAssignment::default()
+                .with_member_id(s(&first_id))
+                .with_assignment(Bytes::from_static(b"assignment"))]);
+        let sr: SyncGroupResponse = c.call(ApiKey::SyncGroup, version.min(5), &sync).await;
+        assert_eq!(sr.error_code, 0, "v{version}");
+        drop(c);
+
+        // The restart: a new connection, no member id, the same instance id.
+        let mut c = b.connect().await;
+        let r: JoinGroupResponse = c.call(ApiKey::JoinGroup, version, &join("")).await;
+        assert_eq!(r.error_code, 0, "v{version}: rejoin answered (not a dropped connection)");
+        assert_eq!(r.generation_id, generation, "v{version}: no rebalance");
+        assert_ne!(r.member_id.to_string(), first_id, "v{version}: a new member id replaces the old one");
+        assert_eq!(r.leader, r.member_id, "v{version}: still the leader");
+        assert_eq!(r.skip_assignment, version >= 9, "v{version}: KIP-814 skip_assignment only from v9");
+    }
+}

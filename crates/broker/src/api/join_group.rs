@@ -58,13 +58,16 @@ fn to_wire(a: CoreAnswer, version: i16) -> JoinGroupResponse {
         None if version < 7 => Some(str_bytes("")),
         other => other.map(str_bytes),
     };
+    // Fields newer than the request's version are left out, as Kafka does for these ignorable
+    // fields: protocol_type from v7, skip_assignment from v9 (KIP-814; before it a rejoining
+    // static leader simply gets the members and assigns again), group_instance_id from v5.
     JoinGroupResponse::default()
         .with_error_code(a.error_code)
         .with_generation_id(a.generation_id)
-        .with_protocol_type(a.protocol_type.map(str_bytes))
+        .with_protocol_type(if version >= 7 { a.protocol_type.map(str_bytes) } else { None })
         .with_protocol_name(protocol_name)
         .with_leader(str_bytes(a.leader))
-        .with_skip_assignment(a.skip_assignment)
+        .with_skip_assignment(version >= 9 && a.skip_assignment)
         .with_member_id(str_bytes(a.member_id))
         .with_members(
             a.members
@@ -72,7 +75,7 @@ fn to_wire(a: CoreAnswer, version: i16) -> JoinGroupResponse {
                 .map(|m| {
                     JoinGroupResponseMember::default()
                         .with_member_id(str_bytes(m.member_id))
-                        .with_group_instance_id(m.group_instance_id.map(str_bytes))
+                        .with_group_instance_id(if version >= 5 { m.group_instance_id.map(str_bytes) } else { None })
                         .with_metadata(m.metadata)
                 })
                 .collect(),
