@@ -1,4 +1,4 @@
-//! `sluice`: the broker (`serve`) and client commands (`topic`, `produce`).
+//! `sluice`: the broker (`serve`) and client commands (`topic`, `produce`, `consume`, `group`, `bench`).
 
 mod client;
 mod serve;
@@ -26,11 +26,15 @@ enum Command {
     Topic(client::TopicCommand),
     /// Write records read from standard input (one per line) to a topic.
     Produce(client::ProduceArgs),
-    /// Print the values of a topic's records, one per line.
+    /// Print a topic's records (values one a line, or JSON), in a group or from chosen
+    /// partitions and positions.
     Consume(client::ConsumeArgs),
-    /// List or describe consumer groups.
+    /// List, describe, reset the offsets of, or delete consumer groups.
     #[command(subcommand)]
     Group(client::GroupCommand),
+    /// Measure throughput and latency percentiles: produce, consume or end to end.
+    #[command(subcommand)]
+    Bench(client::BenchCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,5 +45,6 @@ fn main() -> std::process::ExitCode {
         Command::Produce(args) => client::run_produce(args),
         Command::Consume(args) => client::run_consume(args),
         Command::Group(command) => client::run_group(command),
+        Command::Bench(command) => client::run_bench(command),
     }
 }

@@ -1,8 +1,10 @@
 //! The Sluice consumer (`sluice_client::Consumer`) against a real `sluice` process: group
 //! consumption, range assignment across members (also mixed with a librdkafka member),
 //! commits, auto-commit, poll's timeout, and the `sluice consume` / `sluice group` commands.
+//! `SLUICE_TEST_KAFKA=1` runs them against Apache Kafka (see `consumer_support`).
 
 mod common;
+mod consumer_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -10,9 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{unique_topic, Broker};
+use common::unique_topic;
+use consumer_support::TestBroker as Broker;
 use sluice_client::{
-    Admin, AutoOffsetReset, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, NewTopic, Producer, ProducerConfig,
+    Admin, AutoOffsetReset, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, Producer, ProducerConfig,
     ProducerRecord, TopicPartition,
 };
 use tokio::sync::watch;
@@ -20,12 +23,11 @@ use tokio::sync::watch;
 const SETTLE: Duration = Duration::from_secs(30);
 
 fn start_broker() -> Broker {
-    Broker::start_with(&["--group-initial-rebalance-delay-ms", "0"])
+    Broker::start()
 }
 
 async fn create(broker: &Broker, topic: &str, partitions: i32) {
-    let admin = Admin::connect(ClientConfig::new(broker.addr())).await.expect("admin connects");
-    admin.create_topic(NewTopic::new(topic, partitions, 1)).await.expect("create topic");
+    consumer_support::create_topic(broker, topic, partitions).await;
 }
 
 /// Produces `values` round-robin over `partitions` (value i to partition i % partitions).
@@ -282,7 +284,7 @@ async fn a_mixed_group_with_librdkafka_shares_the_partitions() {
     let rd_tx = tx.clone();
     let rd_stop = stop.clone();
     let rd_topic = topic.clone();
-    let mut rd_config = common::client_config(&broker);
+    let mut rd_config = consumer_support::rdkafka_config(&broker);
     rd_config
         .set("group.id", "g-mixed")
         .set("partition.assignment.strategy", "range")

@@ -1,4 +1,13 @@
-//! Topic administration and offset look-ups: what `sluice topic` needs.
+//! Topic, group and offset administration: what `sluice topic` and `sluice group` need.
+//!
+//! Invariants:
+//! - Admin requests never create topics (Metadata is sent with auto-creation off).
+//! - Group requests (describe, delete, offsets) go to the group's coordinator, found with
+//!   FindCoordinator on each call, so a moved coordinator is followed.
+//! - Offsets are altered the way Kafka's AdminClient alters them: an OffsetCommit with
+//!   generation -1 and an empty member id, which a broker accepts only while the group has no
+//!   members; callers check the group is empty first, and a broker that still refuses (a
+//!   member joined in between) answers with an error that is returned, never retried.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -62,6 +71,20 @@ impl OffsetSpec {
 pub struct ListedOffset {
     pub offset: i64,
     pub timestamp: i64,
+}
+
+/// Versions of the APIs that `connection`'s negotiation table does not list yet.
+const DELETE_GROUPS_VERSION: i16 = 2;
+const DESCRIBE_CONFIGS_VERSION: i16 = 4;
+
+/// One config of a topic (DescribeConfigs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicConfigEntry {
+    pub name: String,
+    pub value: Option<String>,
+    /// Not set on the topic itself (a broker or built-in default).
+    pub is_default: bool,
+    pub is_sensitive: bool,
 }
 
 /// An admin client.
@@ -161,6 +184,125 @@ impl Admin {
                 }
             }
         }
+        Ok(out)
+    }
+
+    /// Deletes groups (DeleteGroups, sent to each group's coordinator); one result per group in
+    /// the order given. A group with members fails with Kafka's `NON_EMPTY_GROUP`, an unknown
+    /// one with `GROUP_ID_NOT_FOUND`.
+    pub async fn delete_groups(&self, groups: &[&str]) -> Result<Vec<(String, Result<()>)>> {
+        let mut out = Vec::with_capacity(groups.len());
+        for group in groups {
+            let result = async {
+                let conn = crate::consumer::find_coordinator(&self.cluster, group, 0).await?;
+                let request = kafka_protocol::messages::DeleteGroupsRequest::default().with_groups_names(vec![
+                    kafka_protocol::messages::GroupId(StrBytes::from_string(group.to_string())),
+                ]);
+                // The connection's negotiation table has no DeleteGroups entry: v2 (flexible) is
+                // served by Kafka 2.4+ and by Sluice.
+                let response = conn.enqueue_at(&request, DELETE_GROUPS_VERSION)?.wait().await?;
+                let r = response
+                    .results
+                    .iter()
+                    .find(|r| r.group_id.0.as_str() == *group)
+                    .ok_or_else(|| missing(conn.addr(), "DeleteGroups", group))?;
+                match Error::from_code(r.error_code, || format!("cannot delete group {group}"), None) {
+                    None => Ok(()),
+                    Some(e) => Err(e),
+                }
+            }
+            .await;
+            out.push((group.to_string(), result));
+        }
+        Ok(out)
+    }
+
+    /// Sets committed offsets of `group`, which must have no members (see the module doc).
+    /// Each offset is the next record the group will read.
+    pub async fn alter_group_offsets(&self, group: &str, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+        use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+        for (tp, &offset) in offsets {
+            topics.entry(tp.topic.as_str()).or_default().push(
+                OffsetCommitRequestPartition::default()
+                    .with_partition_index(tp.partition)
+                    .with_committed_offset(offset)
+                    .with_committed_leader_epoch(-1),
+            );
+        }
+        let request = kafka_protocol::messages::OffsetCommitRequest::default()
+            .with_group_id(kafka_protocol::messages::GroupId(StrBytes::from_string(group.to_string())))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(StrBytes::default())
+            .with_retention_time_ms(-1)
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(t, ps)| OffsetCommitRequestTopic::default().with_name(topic_name(t)).with_partitions(ps))
+                    .collect(),
+            );
+        let conn = crate::consumer::find_coordinator(&self.cluster, group, 0).await?;
+        let response = conn.send(&request).await?;
+        for t in &response.topics {
+            for p in &t.partitions {
+                if let Some(e) = Error::from_code(
+                    p.error_code,
+                    || {
+                        format!(
+                            "cannot set the offset of {}-{} for group {group}",
+                            t.name.0.as_str(),
+                            p.partition_index
+                        )
+                    },
+                    None,
+                ) {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The configs of `topic` as the broker reports them: (name, value, is the broker's or
+    /// Kafka's default), sorted by name. Sensitive values are `None`.
+    pub async fn describe_topic_configs(&self, topic: &str) -> Result<Vec<TopicConfigEntry>> {
+        use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+        let request = kafka_protocol::messages::DescribeConfigsRequest::default().with_resources(vec![
+            DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(StrBytes::from_string(topic.to_string()))
+                .with_configuration_keys(None),
+        ]);
+        let conn = self.cluster.any_connection().await?;
+        // As for DeleteGroups: v4 (flexible) is served by Kafka 2.8+ and by Sluice.
+        let response = conn.enqueue_at(&request, DESCRIBE_CONFIGS_VERSION)?.wait().await?;
+        let r = response.results.first().ok_or_else(|| missing(conn.addr(), "DescribeConfigs", topic))?;
+        if r.error_code == 3 {
+            return Err(Error::UnknownTopic { topic: topic.to_string() });
+        }
+        if let Some(e) = Error::from_code(
+            r.error_code,
+            || format!("cannot describe the configs of topic {topic}"),
+            r.error_message.as_ref().map(|m| m.to_string()),
+        ) {
+            return Err(e);
+        }
+        let mut out: Vec<TopicConfigEntry> = r
+            .configs
+            .iter()
+            .map(|c| TopicConfigEntry {
+                name: c.name.to_string(),
+                value: c.value.as_ref().map(|v| v.to_string()),
+                // 1 = dynamic topic config; 5 = static broker config and 4/3/2 dynamic broker
+                // configs count as defaults for the topic, as kafka-configs.sh shows them.
+                is_default: c.config_source != 1,
+                is_sensitive: c.is_sensitive,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
 

@@ -64,6 +64,8 @@ const CLIENT_MAX_VERSIONS: &[(ApiKey, i16)] = &[
     (ApiKey::OffsetFetch, 7),
     (ApiKey::DescribeGroups, 5),
     (ApiKey::ListGroups, 4),
+    (ApiKey::DeleteGroups, 2),
+    (ApiKey::DescribeConfigs, 4),
 ];
 
 /// Settings of a connection.
@@ -384,6 +386,17 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DeleteTopics => "DeleteTopics",
         ApiKey::CreatePartitions => "CreatePartitions",
         ApiKey::InitProducerId => "InitProducerId",
+        ApiKey::FindCoordinator => "FindCoordinator",
+        ApiKey::JoinGroup => "JoinGroup",
+        ApiKey::SyncGroup => "SyncGroup",
+        ApiKey::Heartbeat => "Heartbeat",
+        ApiKey::LeaveGroup => "LeaveGroup",
+        ApiKey::OffsetCommit => "OffsetCommit",
+        ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::DescribeGroups => "DescribeGroups",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::DescribeConfigs => "DescribeConfigs",
         _ => "request",
     }
 }

@@ -9,8 +9,10 @@
 //!   blocking facade.
 //! - [`admin`]: create, delete, list, describe topics, add partitions, list offsets; list and
 //!   describe groups and read their committed offsets.
-//! - [`consumer`]: `assign` or `subscribe` in a group (classic protocol, eager rebalances),
-//!   background heartbeats, `poll(timeout)`, commits, auto-commit, close.
+//! - [`consumer`]: `assign` or `subscribe` in a group (classic protocol, eager or cooperative
+//!   rebalances with a rebalance listener, static membership), background heartbeats and
+//!   `max_poll_interval_ms`, fetch-ahead, `poll(timeout)`, pause/resume, sync and async
+//!   commits, auto-commit, close.
 //! - [`error`]: the one error type, whose messages say what to do.
 //!
 //! And the two pieces of the classic consumer-group protocol that live entirely on the client
@@ -48,7 +50,9 @@ pub mod producer;
 pub use admin::{Admin, NewTopic, OffsetSpec};
 pub use bytes::Bytes;
 pub use cluster::{ClientConfig, Cluster};
-pub use consumer::{AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord};
+pub use consumer::{
+    AutoOffsetReset, CommitFuture, Consumer, ConsumerConfig, ConsumerRecord, RebalanceContext, RebalanceListener,
+};
 pub use error::Error;
 pub use producer::{Acks, BlockingProducer, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};
 pub use sluice_records::Compression;
