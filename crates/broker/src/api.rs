@@ -6,9 +6,13 @@ pub mod configs;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_groups;
+pub mod describe_quorum;
+pub mod describe_topic_partitions;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod fetch_response;
 pub mod find_coordinator;
@@ -16,13 +20,16 @@ pub mod heartbeat;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
+pub mod list_config_resources;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod log_dirs;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
+pub mod reassignments;
 pub mod sync_group;
 
 use std::future::Future;
@@ -62,7 +69,7 @@ pub fn start(broker: Arc<Broker>, request: Request, peer: SocketAddr) -> Complet
     let version = header.api_version;
     let response = match request.body {
         RequestKind::Produce(r) => {
-            let pending = produce::append(&broker, r);
+            let pending = produce::append(&broker, r, version);
             return Box::pin(async move {
                 match produce::complete(pending).await {
                     produce::ProduceOutcome::Respond(r) => encode(&header, ResponseKind::Produce(r)),
@@ -133,6 +140,23 @@ pub fn start(broker: Arc<Broker>, request: Request, peer: SocketAddr) -> Complet
         }
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(&broker, r)),
         RequestKind::DescribeCluster(_) => ResponseKind::DescribeCluster(describe_cluster::handle(&broker, version)),
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(&broker, r)),
+        RequestKind::DescribeTopicPartitions(r) => {
+            ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(&broker, r))
+        }
+        RequestKind::DescribeLogDirs(r) => ResponseKind::DescribeLogDirs(log_dirs::describe(&broker, r)),
+        RequestKind::AlterReplicaLogDirs(r) => ResponseKind::AlterReplicaLogDirs(log_dirs::alter(&broker, r)),
+        RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(elect_leaders::handle(&broker, r)),
+        RequestKind::ListPartitionReassignments(r) => {
+            ResponseKind::ListPartitionReassignments(reassignments::list(&broker, r))
+        }
+        RequestKind::AlterPartitionReassignments(r) => {
+            ResponseKind::AlterPartitionReassignments(reassignments::alter(&broker, r))
+        }
+        RequestKind::DescribeQuorum(r) => ResponseKind::DescribeQuorum(describe_quorum::handle(&broker, r, version)),
+        RequestKind::ListConfigResources(r) => {
+            ResponseKind::ListConfigResources(list_config_resources::handle(&broker, r, version))
+        }
         other => {
             let reason = format!("no handler for {other:?}");
             return Box::pin(std::future::ready(Outcome::Close(reason)));

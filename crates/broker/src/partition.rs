@@ -147,6 +147,19 @@ impl Partition {
         self.hw_moved.notified()
     }
 
+    /// DeleteRecords: moves the log start offset up to `offset` (at most the high watermark)
+    /// and deletes the segments below it; returns the new log start (the low watermark). An
+    /// I/O error stops the broker, as for appends.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        let result = self.log.lock().delete_records_before(offset);
+        if let Err(e) = &result {
+            if e.is_fatal() {
+                (self.fatal)(format!("{}-{}: {e}", self.topic, self.index));
+            }
+        }
+        result
+    }
+
     pub fn with_log<R>(&self, f: impl FnOnce(&mut PartitionLog) -> R) -> R {
         f(&mut self.log.lock())
     }

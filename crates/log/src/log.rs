@@ -6,6 +6,9 @@
 //! - `recovery-point`: an offset below which every segment is synced and was verified; open
 //!   re-checks CRCs only from the segment holding it (written at roll, close and recovery).
 //! - `clean-shutdown`: written by `close`, removed by `open`; with it, open skips CRC checks.
+//! - `log-start-offset`: the log start offset when DeleteRecords moved it inside a segment
+//!   (Kafka's `log-start-offset-checkpoint`); the log start is the larger of it and the first
+//!   segment's base offset. Written before the answer, so a moved start survives a restart.
 //!
 //! Invariants:
 //! - Every batch below the high watermark is whole, and the high watermark sits at a batch
@@ -34,15 +37,17 @@ use sluice_records::{BatchHeader, BatchIter, RecordsError};
 
 use crate::config::{LogConfig, TimestampType};
 use crate::error::LogError;
-use crate::slice::FileSlice;
 use crate::producer_state::{Check, ProducerStateManager, Staged};
 use crate::segment::{io_error, Segment};
+use crate::slice::FileSlice;
 use crate::storage::{Storage, StorageFile};
 
 /// Written by `close`, removed by `open`.
 pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 /// The recovery point, as decimal text.
 pub const RECOVERY_POINT_FILE: &str = "recovery-point";
+/// The log start offset set by DeleteRecords, as decimal text.
+pub const LOG_START_OFFSET_FILE: &str = "log-start-offset";
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,6 +305,41 @@ impl PartitionLog {
         self.check_writable()?;
         let result = self.retain(now_ms);
         self.fail_on_err(result)
+    }
+
+    /// DeleteRecords (Kafka's `maybeIncrementLogStartOffset`): moves the log start offset up to
+    /// `offset` (never down), persists it, then deletes every segment lying wholly below it.
+    /// Offsets below the new start are no longer readable (fetch: `OffsetOutOfRange`).
+    /// `offset` past the high watermark is `OffsetOutOfRange`. Returns the log start offset.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
+        self.check_writable()?;
+        if offset < 0 || offset > self.high_watermark {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.high_watermark,
+            });
+        }
+        if offset <= self.log_start_offset {
+            return Ok(self.log_start_offset);
+        }
+        let result = self.advance_log_start(offset);
+        self.fail_on_err(result)?;
+        Ok(self.log_start_offset)
+    }
+
+    fn advance_log_start(&mut self, offset: i64) -> Result<(), LogError> {
+        // The start first, durably; then the segments below it. A crash in between leaves
+        // segments that the next open hides behind the persisted start.
+        let path = self.dir.join(LOG_START_OFFSET_FILE);
+        self.storage.write_atomic(&path, format!("{offset}\n").as_bytes()).map_err(|e| io_error(&path, e))?;
+        self.log_start_offset = offset;
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let below = bases.windows(2).take_while(|w| w[1] <= offset).count();
+        self.delete_oldest(below, "DeleteRecords")?;
+        self.producers.evict_before(self.log_start_offset);
+        tracing::info!(dir = %self.dir.display(), log_start_offset = offset, "log start offset moved by DeleteRecords");
+        Ok(())
     }
 
     /// Replaces the settings (topic config change); takes effect at the next append/retention.

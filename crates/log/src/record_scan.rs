@@ -15,15 +15,19 @@ use sluice_records::BatchHeader;
 /// The most bytes one timestamp look-up may decompress a batch into.
 pub const DECOMPRESSED_BYTES_MAX: usize = 64 * 1024 * 1024;
 
-/// Offset and timestamp of the first record in `batch` whose timestamp is >= `target`.
-/// The caller knows `header.max_timestamp >= target`.
-pub fn first_at_or_after(batch: &[u8], header: &BatchHeader, target: i64) -> (i64, i64) {
-    let fallback = (header.base_offset, header.max_timestamp);
+/// Offset and timestamp of the first record in `batch` at or above `min_offset` (the log
+/// start) whose timestamp is >= `target`. The caller knows `header.max_timestamp >= target`
+/// and that the batch ends at or above `min_offset`.
+pub fn first_at_or_after(batch: &[u8], header: &BatchHeader, target: i64, min_offset: i64) -> (i64, i64) {
+    let fallback = (header.base_offset.max(min_offset), header.max_timestamp);
     if header.is_log_append_time() {
         return fallback;
     }
     match records(batch, DECOMPRESSED_BYTES_MAX) {
-        Ok(decoded) => decoded.iter().find(|r| r.timestamp >= target).map_or(fallback, |r| (r.offset, r.timestamp)),
+        Ok(decoded) => decoded
+            .iter()
+            .find(|r| r.timestamp >= target && r.offset >= min_offset)
+            .map_or(fallback, |r| (r.offset, r.timestamp)),
         Err(e) => {
             tracing::warn!(base_offset = header.base_offset, error = %e, "timestamp look-up at batch level");
             fallback

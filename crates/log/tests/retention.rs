@@ -138,3 +138,33 @@ fn delete_segments_below_deletes_whole_segments_before_the_offset_and_the_high_w
     drop(log);
     assert_eq!(open_mem(&storage, hundred_per_segment()).log_start_offset(), 250, "survives a reopen");
 }
+
+/// DeleteRecords (Kafka's `maybeIncrementLogStartOffset`): the start moves inside a segment,
+/// whole segments below it go, reads below it are out of range, and it survives a reopen and
+/// a crash.
+#[test]
+fn delete_records_moves_the_log_start_and_persists_it() {
+    let storage = MemStorage::new();
+    let mut log = three_segments(&storage, hundred_per_segment());
+    assert!(matches!(log.delete_records_before(251), Err(LogError::OffsetOutOfRange { offset: 251, .. })));
+    assert_eq!(log.delete_records_before(150).unwrap(), 150);
+    assert_eq!(log.segment_base_offsets(), vec![100, 200], "segment 0 lies wholly below 150");
+    assert!(matches!(log.read(149, 1000, true), Err(LogError::OffsetOutOfRange { offset: 149, .. })));
+    // The batch holding 150 starts there (batches of 10).
+    assert_eq!(headers(&log.read(150, 1000, true).unwrap().records)[0].base_offset, 150);
+    assert_eq!(log.delete_records_before(120).unwrap(), 150, "never moves down");
+    // Timestamp look-ups skip records below the start.
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((150, T0 + 15)));
+    drop(log);
+    let log = open_mem(&storage, hundred_per_segment());
+    assert_eq!(log.log_start_offset(), 150, "the start survives a reopen");
+    let crashed = storage.crash();
+    let mut log = open_mem(&crashed, hundred_per_segment());
+    assert_eq!(log.log_start_offset(), 150, "and a crash");
+    // Up to the high watermark: the active segment stays, empty of readable records.
+    assert_eq!(log.delete_records_before(250).unwrap(), 250);
+    assert_eq!(log.segment_base_offsets(), vec![200]);
+    assert!(log.read(250, 1000, true).unwrap().records.is_empty());
+    assert_eq!(append(&mut log, batch(1, T0 + 30)).base_offset, 250);
+    assert_eq!(log.log_start_offset(), 250);
+}

@@ -22,6 +22,6 @@ pub use error::ProtocolError;
 pub use frame::{frame_length, FRAME_LENGTH_BYTES};
 pub use request::{decode_request, Request, RequestHeader};
 pub use response::{encode_response, encode_unsupported_version};
-pub use versions::{served_range, SERVED_APIS};
+pub use versions::{codec_version, served_range, SERVED_APIS};
 
 pub use kafka_protocol;

@@ -5,7 +5,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::protocol::Decodable;
 
 use crate::error::ProtocolError;
-use crate::versions::served_range;
+use crate::versions::{codec_version, served_range};
 
 /// The parts of a request header the broker uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,10 +56,11 @@ pub fn decode_request(frame: Bytes) -> Result<Request, ProtocolError> {
         return Err(ProtocolError::UnsupportedVersion { api_key: raw_key, api_version, correlation_id });
     }
     let mut buf = frame;
-    let header_version = api_key.request_header_version(api_version);
+    let body_version = codec_version(api_key, api_version);
+    let header_version = api_key.request_header_version(body_version);
     let header = kafka_protocol::messages::RequestHeader::decode(&mut buf, header_version)
         .map_err(|e| malformed(format!("header: {e}")))?;
-    let body = RequestKind::decode(api_key, &mut buf, api_version).map_err(|e| malformed(format!("{e:#}")))?;
+    let body = RequestKind::decode(api_key, &mut buf, body_version).map_err(|e| malformed(format!("{e:#}")))?;
     Ok(Request {
         header: RequestHeader {
             api_key,

@@ -28,7 +28,7 @@ mod tests {
         assert_eq!(r.error_code, 0);
         assert_eq!(r.api_keys.len(), SERVED_APIS.len());
         let produce = r.api_keys.iter().find(|k| k.api_key == 0).unwrap();
-        assert_eq!((produce.min_version, produce.max_version), (3, 12));
+        assert_eq!((produce.min_version, produce.max_version), (3, 13), "Kafka 4.3: topic ids from v13");
         assert_eq!(handle(&Default::default(), 9).error_code, 35);
     }
 }

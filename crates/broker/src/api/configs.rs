@@ -28,8 +28,17 @@ const OP_SUBTRACT: i8 = 3;
 fn broker_configs(broker: &Broker) -> Vec<(&'static str, String, ConfigType)> {
     let c = &broker.config;
     let d = &c.log_defaults;
+    let (host, port) = broker.advertised();
+    // Listening on port 0 means "any": the port bound is the one advertised by default.
+    let listen = match c.listen.port() {
+        0 if c.advertise.is_none() => std::net::SocketAddr::new(c.listen.ip(), port),
+        _ => c.listen,
+    };
     vec![
         ("node.id", c.node_id.to_string(), ConfigType::Int),
+        ("listeners", format!("PLAINTEXT://{listen}"), ConfigType::List),
+        // Kafka 4 answers this one STATIC_BROKER_CONFIG and read-only, as Sluice answers all.
+        ("advertised.listeners", format!("PLAINTEXT://{host}:{port}"), ConfigType::List),
         ("log.dirs", c.data_dir.display().to_string(), ConfigType::String),
         ("num.partitions", c.num_partitions.to_string(), ConfigType::Int),
         ("auto.create.topics.enable", c.auto_create_topics.to_string(), ConfigType::Boolean),

@@ -88,13 +88,17 @@ fn append_one(broker: &Arc<Broker>, topic: &str, index: i32, records: Option<Byt
 /// The appends of one Produce request, done; what is left is waiting for durability.
 pub struct Pending {
     acks: i16,
-    topics: Vec<(kafka_protocol::messages::TopicName, Vec<Appended>)>,
+    /// Each topic as the request named it (by name, or by id from v13) with its results.
+    topics: Vec<(kafka_protocol::messages::TopicName, uuid::Uuid, Vec<Appended>)>,
 }
 
 /// Validates and appends every partition's record set, now. The connection calls this in
 /// request order, before it reads the next request, so pipelined produces on one connection
 /// are appended in the order they were sent (as Kafka does by muting the connection).
-pub fn append(broker: &Arc<Broker>, request: ProduceRequest) -> Pending {
+///
+/// From v13 topics are named by id (KIP-516): an unknown id is UNKNOWN_TOPIC_ID, and no
+/// topic is created by id.
+pub fn append(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Pending {
     let acks = request.acks;
     let refuse = if request.transactional_id.is_some() {
         Some((error_code::INVALID_REQUEST, "transactions are not supported yet"))
@@ -105,16 +109,22 @@ pub fn append(broker: &Arc<Broker>, request: ProduceRequest) -> Pending {
     };
     let mut topics = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
-        let name = topic.name.0.as_str().to_owned();
+        let name = match version {
+            13.. => broker.topic_by_id(topic.topic_id).map(|t| t.name.clone()),
+            _ => Some(topic.name.0.as_str().to_owned()),
+        };
         let results: Vec<Appended> = topic
             .partition_data
             .into_iter()
-            .map(|p| match refuse {
-                Some((code, message)) => failed(p.index, code, message),
-                None => append_one(broker, &name, p.index, p.records),
+            .map(|p| match (refuse, &name) {
+                (Some((code, message)), _) => failed(p.index, code, message),
+                (None, None) => {
+                    failed(p.index, error_code::UNKNOWN_TOPIC_ID, format!("unknown topic id {}", topic.topic_id))
+                }
+                (None, Some(name)) => append_one(broker, name, p.index, p.records),
             })
             .collect();
-        topics.push((topic.name, results));
+        topics.push((topic.name, topic.topic_id, results));
     }
     Pending { acks, topics }
 }
@@ -125,11 +135,11 @@ pub fn append(broker: &Arc<Broker>, request: ProduceRequest) -> Pending {
 pub async fn complete(pending: Pending) -> ProduceOutcome {
     let Pending { acks, topics } = pending;
     if acks == 0 {
-        let failure = topics.iter().flat_map(|(_, r)| r).find(|a| a.response.error_code != error_code::NONE);
+        let failure = topics.iter().flat_map(|(_, _, r)| r).find(|a| a.response.error_code != error_code::NONE);
         if let Some(f) = failure {
             return ProduceOutcome::Close(format!("acks=0 produce failed with error {}", f.response.error_code));
         }
-        for (partition, offset) in topics.into_iter().flat_map(|(_, r)| r).filter_map(|a| a.wait) {
+        for (partition, offset) in topics.into_iter().flat_map(|(_, _, r)| r).filter_map(|a| a.wait) {
             tokio::spawn(async move {
                 let _ = partition.wait_durable(offset).await;
             });
@@ -138,7 +148,7 @@ pub async fn complete(pending: Pending) -> ProduceOutcome {
     }
 
     let mut responses = Vec::with_capacity(topics.len());
-    for (name, results) in topics {
+    for (name, topic_id, results) in topics {
         let partitions = join_all(results.into_iter().map(|a| async move {
             match a.wait {
                 None => a.response,
@@ -153,7 +163,12 @@ pub async fn complete(pending: Pending) -> ProduceOutcome {
             }
         }))
         .await;
-        responses.push(TopicProduceResponse::default().with_name(name).with_partition_responses(partitions));
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(name)
+                .with_topic_id(topic_id)
+                .with_partition_responses(partitions),
+        );
     }
     ProduceOutcome::Respond(ProduceResponse::default().with_responses(responses))
 }

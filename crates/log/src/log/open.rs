@@ -21,7 +21,7 @@ use crate::producer_state::ProducerStateManager;
 use crate::segment::{self, io_error, Segment, LOG_SUFFIX, OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::storage::Storage;
 
-use super::{PartitionLog, SegmentPosition, CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE};
+use super::{PartitionLog, SegmentPosition, CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 
 pub(super) fn open(
     storage: Arc<dyn Storage>,
@@ -78,8 +78,12 @@ pub(super) fn open(
 
     let first = segments.values().next().expect("at least one segment");
     let last = segments.values().next_back().expect("at least one segment");
+    // The start DeleteRecords persisted, within what recovery kept.
+    let log_start_offset = read_offset_file(&*storage, &dir.join(LOG_START_OFFSET_FILE))
+        .map_or(first.base_offset(), |o| o.max(first.base_offset()))
+        .min(last.next_offset());
     let log = PartitionLog {
-        log_start_offset: first.base_offset(),
+        log_start_offset,
         log_end_offset: last.next_offset(),
         high_watermark: last.next_offset(),
         hw_position: SegmentPosition { segment_base: last.base_offset(), position: last.size() },
@@ -105,16 +109,20 @@ pub(super) fn open(
 
 /// The recovery point, or 0 (check everything) when the file is missing or unreadable.
 fn read_recovery_point(storage: &dyn Storage, dir: &Path) -> i64 {
-    let path = dir.join(RECOVERY_POINT_FILE);
-    if !storage.exists(&path) {
-        return 0;
+    read_offset_file(storage, &dir.join(RECOVERY_POINT_FILE)).unwrap_or(0)
+}
+
+/// An offset kept as decimal text; None when the file is missing or unreadable (logged).
+fn read_offset_file(storage: &dyn Storage, path: &Path) -> Option<i64> {
+    if !storage.exists(path) {
+        return None;
     }
     let parsed =
-        storage.read_all(&path).ok().and_then(|bytes| String::from_utf8(bytes).ok()?.trim().parse::<i64>().ok());
-    parsed.unwrap_or_else(|| {
-        tracing::warn!(path = %path.display(), "unreadable recovery point; checking every segment");
-        0
-    })
+        storage.read_all(path).ok().and_then(|bytes| String::from_utf8(bytes).ok()?.trim().parse::<i64>().ok());
+    if parsed.is_none() {
+        tracing::warn!(path = %path.display(), "unreadable offset file; ignored");
+    }
+    parsed
 }
 
 /// Base offsets of the `.log` files, ascending; removes stray index and temporary files.
@@ -127,7 +135,11 @@ fn list_segments(storage: &dyn Storage, dir: &Path) -> Result<Vec<i64>, LogError
         .map(|(base, _)| base)
         .collect();
     bases.sort_unstable();
-    let own_tmp = [format!("{CLEAN_SHUTDOWN_FILE}.tmp"), format!("{RECOVERY_POINT_FILE}.tmp")];
+    let own_tmp = [
+        format!("{CLEAN_SHUTDOWN_FILE}.tmp"),
+        format!("{RECOVERY_POINT_FILE}.tmp"),
+        format!("{LOG_START_OFFSET_FILE}.tmp"),
+    ];
     for name in &names {
         let orphan_index = segment::parse_file_name(name).is_some_and(|(base, suffix)| {
             (suffix == OFFSET_INDEX_SUFFIX || suffix == TIME_INDEX_SUFFIX) && bases.binary_search(&base).is_err()

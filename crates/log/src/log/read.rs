@@ -104,20 +104,25 @@ impl PartitionLog {
         Ok(limit - start + later)
     }
 
+    /// Records below the log start (moved inside a segment by DeleteRecords) are skipped, as
+    /// in Kafka's `findOffsetByTimestamp(timestamp, logStartOffset)`.
     pub(super) fn find_offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let start = self.log_start_offset;
         for segment in self.segments.values() {
             let limit = self.readable_limit(segment);
             if limit == 0 {
                 break;
             }
-            if segment.max_timestamp().is_none_or(|(max, _)| max < timestamp) {
+            if segment.next_offset() <= start || segment.max_timestamp().is_none_or(|(max, _)| max < timestamp) {
                 continue;
             }
             let from = segment.position_for_timestamp(timestamp);
-            let found = self.fail_on_err(segment.walk(from, limit, |_, h| h.max_timestamp >= timestamp))?;
+            let found = self.fail_on_err(
+                segment.walk(from, limit, |_, h| h.max_timestamp >= timestamp && h.last_offset() >= start),
+            )?;
             if let Some((position, header)) = found {
                 let batch = self.fail_on_err(segment.read(position, position + header.total_bytes() as u64))?;
-                return Ok(Some(record_scan::first_at_or_after(&batch, &header, timestamp)));
+                return Ok(Some(record_scan::first_at_or_after(&batch, &header, timestamp, start)));
             }
         }
         Ok(None)

@@ -27,7 +27,7 @@ impl PartitionLog {
 
     /// Deletes the `count` oldest segments (never the active one) and moves the log start
     /// offset to the first segment left.
-    fn delete_oldest(&mut self, count: usize, why: &str) -> Result<usize, LogError> {
+    pub(super) fn delete_oldest(&mut self, count: usize, why: &str) -> Result<usize, LogError> {
         let doomed: Vec<i64> = self.segments.keys().take(count.min(self.segments.len() - 1)).copied().collect();
         for &base in &doomed {
             // Out of the map first: a failed removal leaves the log failed, not pointing at
@@ -36,12 +36,13 @@ impl PartitionLog {
             Segment::delete_files(&*self.storage, &self.dir, base)?;
         }
         if !doomed.is_empty() {
-            let first = self.segments.values().next().expect("the active segment is never deleted");
-            self.log_start_offset = first.base_offset();
+            let first_base = self.segments.values().next().expect("the active segment is never deleted").base_offset();
+            // DeleteRecords may have put the start inside the first segment left.
+            self.log_start_offset = self.log_start_offset.max(first_base);
             if !self.segments.contains_key(&self.hw_position.segment_base) {
-                // The high watermark was the end of a deleted segment: the new log start.
-                assert_eq!(self.high_watermark, self.log_start_offset, "deletion never passes the high watermark");
-                self.hw_position = SegmentPosition { segment_base: self.log_start_offset, position: 0 };
+                // The high watermark was the end of a deleted segment: the next one's base.
+                assert_eq!(self.high_watermark, first_base, "deletion never passes the high watermark");
+                self.hw_position = SegmentPosition { segment_base: first_base, position: 0 };
             }
             tracing::info!(dir = %self.dir.display(), deleted = doomed.len(), log_start_offset = self.log_start_offset, "{why} deleted segments");
         }
