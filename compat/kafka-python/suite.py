@@ -39,7 +39,6 @@ CI_TESTS = [
     "test_producer_integration::test_end_to_end[zstd]",
     "test_producer_integration::test_kafka_producer_proper_record_metadata[None]",
     "test_producer_integration::test_idempotent_producer",
-    "test_producer_integration::test_idempotent_producer_max_in_flight[1]",
     "test_producer_integration::test_idempotent_producer_high_throughput",
     "test_consumer_integration::test_consumer",
     "test_consumer_integration::test_consumer_topics",
