@@ -382,3 +382,59 @@ async fn cli_consume_max_and_group_describe_lag() {
     let lines: Vec<String> = String::from_utf8(out.stdout).expect("utf-8").lines().map(str::to_string).collect();
     assert_eq!(lines, sent[4..]);
 }
+
+/// The blocking facades, from a plain thread with no runtime of its own: `BlockingProducer`
+/// writes, a `BlockingConsumer` in a group reads every record once, commits and leaves; a second
+/// one in the same group starts at the commits (C3: nothing again) and its `poll(timeout)` waits
+/// out the timeout when nothing comes.
+#[test]
+fn blocking_consumer_reads_commits_and_resumes_without_a_runtime() {
+    let broker = start_broker();
+    let topic = unique_topic("blocking");
+    consumer_support::runtime().block_on(create(&broker, &topic, 3));
+    let producer = sluice_client::BlockingProducer::new(ProducerConfig::new(broker.addr())).expect("producer");
+    let sent = values(30, "b");
+    let deliveries: Vec<_> = sent
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            producer.send(ProducerRecord::new(&topic).value(v.clone()).partition(i as i32 % 3)).expect("send")
+        })
+        .collect();
+    producer.flush().expect("flush");
+    for d in deliveries {
+        d.wait().expect("delivered");
+    }
+    producer.close().expect("close");
+
+    let group = format!("{topic}-g");
+    let mut consumer = sluice_client::BlockingConsumer::new(config(&broker, Some(&group))).expect("consumer");
+    consumer.subscribe(vec![topic.clone()]).expect("subscribe");
+    let deadline = Instant::now() + SETTLE;
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        assert!(Instant::now() < deadline, "only {} of {} records within {SETTLE:?}", got.len(), sent.len());
+        got.extend(consumer.poll(Duration::from_millis(500)).expect("poll").iter().map(text));
+    }
+    let expected: BTreeSet<String> = sent.iter().cloned().collect();
+    assert_eq!(got.len(), sent.len(), "each record once");
+    assert_eq!(got.iter().cloned().collect::<BTreeSet<_>>(), expected);
+    consumer.commit_sync().expect("commit");
+    consumer.close().expect("close");
+
+    let mut again = sluice_client::BlockingConsumer::new(config(&broker, Some(&group))).expect("consumer");
+    again.subscribe(vec![topic.clone()]).expect("subscribe");
+    let partitions: Vec<_> = (0..3).map(|p| TopicPartition::new(topic.clone(), p)).collect();
+    let committed = again.committed(&partitions).expect("committed");
+    assert_eq!(committed.values().sum::<i64>(), 30, "commits cover all 30: {committed:?}");
+    // Wait until this member owns partitions, then a poll with nothing to read waits its timeout.
+    let deadline = Instant::now() + SETTLE;
+    while again.assignment().is_empty() {
+        assert!(Instant::now() < deadline, "no assignment within {SETTLE:?}");
+        assert!(again.poll(Duration::from_millis(200)).expect("poll").is_empty(), "C3: nothing read twice");
+    }
+    let started = Instant::now();
+    assert!(again.poll(Duration::from_millis(700)).expect("poll").is_empty(), "C3: nothing read twice");
+    assert!(started.elapsed() >= Duration::from_millis(700), "poll returned early: {:?}", started.elapsed());
+    again.close().expect("close");
+}

@@ -51,7 +51,8 @@ pub use admin::{Admin, NewTopic, OffsetSpec};
 pub use bytes::Bytes;
 pub use cluster::{ClientConfig, Cluster};
 pub use consumer::{
-    AutoOffsetReset, CommitFuture, Consumer, ConsumerConfig, ConsumerRecord, RebalanceContext, RebalanceListener,
+    AutoOffsetReset, BlockingConsumer, CommitFuture, Consumer, ConsumerConfig, ConsumerRecord, RebalanceContext,
+    RebalanceListener,
 };
 pub use error::Error;
 pub use producer::{Acks, BlockingProducer, DeliveryFuture, Producer, ProducerConfig, ProducerRecord, RecordMetadata};

@@ -28,6 +28,7 @@
 //!   background fetch (parked on the broker for at most `fetch_max_wait_ms`), a rebalance or
 //!   the timeout, whichever comes first; it never spins.
 
+mod blocking;
 mod commit;
 mod fetcher;
 mod group;
@@ -49,6 +50,7 @@ use crate::error::{Error, Result};
 use crate::TopicPartition;
 
 pub use crate::Bytes;
+pub use blocking::BlockingConsumer;
 pub(crate) use commit::fetch_committed;
 pub use commit::CommitFuture;
 pub(crate) use group::find_coordinator;
