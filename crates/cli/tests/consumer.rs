@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use common::unique_topic;
 use consumer_support::TestBroker as Broker;
 use sluice_client::{
-    Admin, AutoOffsetReset, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, Producer, ProducerConfig,
-    ProducerRecord, TopicPartition,
+    Admin, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, Producer, ProducerConfig, ProducerRecord,
+    TopicPartition,
 };
 use tokio::sync::watch;
 
@@ -50,16 +50,7 @@ fn values(n: usize, prefix: &str) -> Vec<String> {
 }
 
 fn config(broker: &Broker, group: Option<&str>) -> ConsumerConfig {
-    let mut c = ConsumerConfig::new(broker.addr());
-    c.client.connection.request_timeout_ms = 10_000;
-    c.group_id = group.map(str::to_string);
-    c.auto_offset_reset = AutoOffsetReset::Earliest;
-    c.enable_auto_commit = false;
-    c.session_timeout_ms = 10_000;
-    c.heartbeat_interval_ms = 200;
-    c.max_poll_interval_ms = 20_000;
-    c.fetch_max_wait_ms = 100;
-    c
+    consumer_support::consumer_config(broker, group)
 }
 
 fn text(r: &ConsumerRecord) -> String {

@@ -22,16 +22,7 @@ use sluice_client::{
 const SETTLE: Duration = Duration::from_secs(30);
 
 fn config(broker: &TestBroker, group: Option<&str>) -> ConsumerConfig {
-    let mut c = ConsumerConfig::new(broker.addr());
-    c.client.connection.request_timeout_ms = 10_000;
-    c.group_id = group.map(str::to_string);
-    c.auto_offset_reset = AutoOffsetReset::Earliest;
-    c.enable_auto_commit = false;
-    c.session_timeout_ms = 10_000;
-    c.heartbeat_interval_ms = 200;
-    c.max_poll_interval_ms = 20_000;
-    c.fetch_max_wait_ms = 100;
-    c
+    consumer_support::consumer_config(broker, group)
 }
 
 async fn produce(broker: &TestBroker, topic: &str, partition: i32, values: &[String]) {

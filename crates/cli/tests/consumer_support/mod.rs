@@ -626,3 +626,18 @@ pub async fn produce_per_partition(
     }
     ends
 }
+
+/// The consumer settings the e2e tests share: manual commits from the earliest offset, short
+/// timeouts so liveness shows within seconds, and a 100 ms long poll.
+pub fn consumer_config(broker: &TestBroker, group: Option<&str>) -> sluice_client::ConsumerConfig {
+    let mut c = sluice_client::ConsumerConfig::new(broker.addr());
+    c.client.connection.request_timeout_ms = 10_000;
+    c.group_id = group.map(str::to_string);
+    c.auto_offset_reset = sluice_client::AutoOffsetReset::Earliest;
+    c.enable_auto_commit = false;
+    c.session_timeout_ms = 10_000;
+    c.heartbeat_interval_ms = 200;
+    c.max_poll_interval_ms = 20_000;
+    c.fetch_max_wait_ms = 100;
+    c
+}
