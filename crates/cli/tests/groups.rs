@@ -6,461 +6,40 @@
 //! `committed P O` once a synchronous commit returned); the tests read those lines as they come
 //! and decide from them who owns what and what was consumed and committed.
 //!
-//! The member binary: `cargo test` builds every example of the package before it runs any test,
-//! into `<target>/<profile>/examples/`, the sibling of the `deps/` directory that holds this
-//! test binary, so the tests look there. `$SLUICE_GROUP_MEMBER_BIN` overrides the path; when the
-//! example is missing (a test binary started by hand, or `cargo test --test groups` on a fresh
-//! target directory, which builds no examples) the tests build it with the Cargo that built them.
-//! `$SLUICE_BIN` runs the tests against another broker binary (see `common::sluice_bin`);
-//! `$SLUICE_GROUP_MEMBER_DEBUG` (e.g. `cgrp,protocol`) turns on librdkafka's debug log in the
-//! members, whose stderr a failing test prints.
+//! The member processes, their lines and the checks on them are `consumer_support`'s (shared
+//! with the Sluice-client tests in `consumer*.rs`): here every member is the librdkafka one,
+//! `examples/group_member.rs`. `$SLUICE_BIN` runs the tests against another broker binary (see
+//! `common::sluice_bin`); `$SLUICE_GROUP_MEMBER_DEBUG` (e.g. `cgrp,protocol`) turns on
+//! librdkafka's debug log in the members, whose stderr a failing test prints.
 //!
 //! Timing: session.timeout.ms is 6000 (the broker's minimum) and heartbeat.interval.ms 1000 in
 //! the kill tests; the initial rebalance delay is 0.
 
 mod common;
+mod consumer_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
+use consumer_support::{
+    check_duplicates, consumed_after_last_commit, first_consumed_after, runtime, takeover_instant, wait_all_consumed,
+    wait_balanced, wait_for, Client, Ev, Event, Group, Opts,
+};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use tempfile::TempDir;
 
 const SESSION_TIMEOUT: Duration = Duration::from_millis(6000);
-const HEARTBEAT_INTERVAL_MS: u64 = 1000;
 /// How long a group may take to form or to settle after a change that needs no session expiry.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long members may take to consume what the test produced.
 const CONSUME_TIMEOUT: Duration = Duration::from_secs(60);
 
-// ---------------------------------------------------------------------------------------------
-// The member process
-
-/// The `group_member` example binary (see the module comment).
-fn member_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("SLUICE_GROUP_MEMBER_BIN").filter(|b| !b.is_empty()) {
-            return PathBuf::from(bin);
-        }
-        // This test binary is <target>/<profile>/deps/groups-<hash>.
-        let exe = std::env::current_exe().expect("current_exe");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("test binary in <target>/<profile>/deps");
-        let bin = profile_dir.join("examples").join(format!("group_member{}", std::env::consts::EXE_SUFFIX));
-        if !bin.exists() {
-            let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-                Some("debug") => "dev".to_string(),
-                Some(name) => name.to_string(),
-                None => panic!("cannot tell the profile from {}", profile_dir.display()),
-            };
-            let target_dir = profile_dir.parent().expect("target dir");
-            eprintln!("building the group_member example ({profile} profile, {})", target_dir.display());
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--locked", "--example", "group_member", "--profile", &profile, "--manifest-path"])
-                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-                .env("CARGO_TARGET_DIR", target_dir)
-                .status()
-                .expect("run cargo build --example group_member");
-            assert!(status.success(), "cargo build --example group_member: {status}");
-        }
-        assert!(bin.exists(), "no group member binary at {}", bin.display());
-        bin
-    })
-}
-
-/// What a member printed, parsed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Ev {
-    Assigned(Vec<i32>),
-    Revoked(Vec<i32>),
-    Lost(Vec<i32>),
-    Consumed(i32, i64),
-    Committed(i32, i64),
-    CommitFailed(String),
-    Paused,
-    Resumed,
-    Closed,
-    Error(String),
-    Unparsed(String),
-}
-
-impl Ev {
-    /// Parses a member's line; anything unexpected is kept as `Unparsed` (and shows in the
-    /// report of a failing test) rather than stopping the reader.
-    fn parse(line: &str) -> Ev {
-        Ev::try_parse(line).unwrap_or_else(|| Ev::Unparsed(line.to_string()))
-    }
-
-    fn try_parse(line: &str) -> Option<Ev> {
-        let mut words = line.split_whitespace();
-        let kind = words.next()?;
-        let rest: Vec<&str> = words.collect();
-        let parts = || -> Option<Vec<i32>> { rest.iter().map(|w| w.parse().ok()).collect() };
-        let pair = || -> Option<(i32, i64)> {
-            match rest[..] {
-                [p, o] => Some((p.parse().ok()?, o.parse().ok()?)),
-                _ => None,
-            }
-        };
-        Some(match kind {
-            "assigned" => Ev::Assigned(parts()?),
-            "revoked" => Ev::Revoked(parts()?),
-            "lost" => Ev::Lost(parts()?),
-            "consumed" => {
-                let (p, o) = pair()?;
-                Ev::Consumed(p, o)
-            }
-            "committed" => {
-                let (p, o) = pair()?;
-                Ev::Committed(p, o)
-            }
-            "commit-failed" => Ev::CommitFailed(rest.join(" ")),
-            "paused" => Ev::Paused,
-            "resumed" => Ev::Resumed,
-            "closed" => Ev::Closed,
-            "error" => Ev::Error(rest.join(" ")),
-            _ => return None,
-        })
-    }
-
-    fn is_rebalance(&self) -> bool {
-        matches!(self, Ev::Assigned(_) | Ev::Revoked(_) | Ev::Lost(_))
-    }
-
-    /// A rebalance event that changes what the member owns: not the empty increment a
-    /// cooperative member is told about when it keeps what it has (C11).
-    fn changes_ownership(&self) -> bool {
-        match self {
-            Ev::Assigned(ps) | Ev::Revoked(ps) | Ev::Lost(ps) => !ps.is_empty(),
-            _ => false,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Event {
-    /// When the test read the line.
-    at: Instant,
-    ev: Ev,
-}
-
-/// How a member is started.
-#[derive(Clone)]
-struct Opts {
-    strategy: &'static str,
-    commit: &'static str,
-    commit_every: u64,
-    session_timeout: Duration,
-    auto_offset_reset: &'static str,
-    delay_ms: u64,
-    instance_id: Option<String>,
-}
-
-impl Default for Opts {
-    fn default() -> Opts {
-        Opts {
-            strategy: "range",
-            commit: "sync",
-            commit_every: 10,
-            session_timeout: SESSION_TIMEOUT,
-            auto_offset_reset: "earliest",
-            delay_ms: 0,
-            instance_id: None,
-        }
-    }
-}
-
-/// A running member process. Killed with SIGKILL on drop; its stdin is a pipe whose end makes
-/// it close gracefully, so a member also goes away when the test process dies.
-struct Member {
-    name: String,
-    child: Option<Child>,
-    stdin: Option<ChildStdin>,
-    events: Arc<Mutex<Vec<Event>>>,
-    stderr_path: PathBuf,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Member {
-    fn start(broker: &Broker, logs: &Path, name: &str, group: &str, topic: &str, opts: &Opts) -> Member {
-        let stderr_path = logs.join(format!("{name}.stderr"));
-        let stderr = File::create(&stderr_path).expect("member stderr file");
-        let mut cmd = Command::new(member_bin());
-        cmd.args(["--bootstrap", broker.addr(), "--group", group, "--topic", topic])
-            .args(["--client-id", name, "--strategy", opts.strategy, "--commit", opts.commit])
-            .args(["--commit-every", &opts.commit_every.to_string()])
-            .args(["--session-timeout-ms", &opts.session_timeout.as_millis().to_string()])
-            .args(["--heartbeat-interval-ms", &HEARTBEAT_INTERVAL_MS.to_string()])
-            .args(["--auto-offset-reset", opts.auto_offset_reset, "--delay-ms", &opts.delay_ms.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr));
-        if let Some(id) = &opts.instance_id {
-            cmd.args(["--instance-id", id]);
-        }
-        if let Some(debug) = std::env::var_os("SLUICE_GROUP_MEMBER_DEBUG") {
-            // librdkafka debug contexts (e.g. cgrp) into the member's stderr log.
-            cmd.arg("--debug").arg(debug);
-        }
-        let mut child = cmd.spawn().expect("spawn group member");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stdin = child.stdin.take();
-        let events = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&events);
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let ev = Ev::parse(&line);
-                sink.lock().unwrap().push(Event { at: Instant::now(), ev });
-            }
-        });
-        Member { name: name.to_string(), child: Some(child), stdin, events, stderr_path, reader: Some(reader) }
-    }
-
-    fn events(&self) -> Vec<Event> {
-        self.events.lock().unwrap().clone()
-    }
-
-    fn event_count(&self) -> usize {
-        self.events.lock().unwrap().len()
-    }
-
-    /// How many lines the member printed so far that changed what it owns.
-    fn ownership_changes(&self) -> usize {
-        self.events.lock().unwrap().iter().filter(|e| e.ev.changes_ownership()).count()
-    }
-
-    /// Partitions owned according to the assigned/revoked/lost lines so far.
-    fn owned(&self) -> BTreeSet<i32> {
-        owned_after(&self.events.lock().unwrap())
-    }
-
-    /// `(partition, offset)` of every `consumed` line, in order.
-    fn consumed(&self) -> Vec<(i32, i64)> {
-        self.events
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|e| match e.ev {
-                Ev::Consumed(p, o) => Some((p, o)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn send(&mut self, command: &str) {
-        let stdin = self.stdin.as_mut().expect("member stdin open");
-        writeln!(stdin, "{command}").and_then(|()| stdin.flush()).expect("write member command");
-    }
-
-    /// SIGKILL. Returns when the process is gone.
-    fn kill9(&mut self) -> Instant {
-        let mut child = self.child.take().expect("member running");
-        let at = Instant::now();
-        let _ = child.kill();
-        child.wait().expect("wait for killed member");
-        self.stdin = None;
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        at
-    }
-
-    /// Ends the member's stdin, which makes it close its consumer (LeaveGroup) and exit.
-    /// Returns when it has exited, with its status.
-    fn close(&mut self, timeout: Duration) -> ExitStatus {
-        self.stdin = None;
-        let mut child = self.child.take().expect("member running");
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                if let Some(reader) = self.reader.take() {
-                    let _ = reader.join();
-                }
-                return status;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{} did not exit within {timeout:?} of the end of its input", self.name);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn report(&self) -> String {
-        let events = self.events();
-        let mut out = format!(
-            "--- {} ({} events; rebalances, commits, errors and the last 5 records) ---\n",
-            self.name,
-            events.len()
-        );
-        let last_consumed: Vec<usize> =
-            events.iter().enumerate().filter(|(_, e)| matches!(e.ev, Ev::Consumed(..))).map(|(i, _)| i).collect();
-        let tail: BTreeSet<usize> = last_consumed.iter().rev().take(5).copied().collect();
-        for (i, e) in events.iter().enumerate() {
-            if !matches!(e.ev, Ev::Consumed(..) | Ev::Committed(..)) || tail.contains(&i) {
-                out.push_str(&format!("  {:?}\n", e.ev));
-            }
-        }
-        let mut text = String::new();
-        if let Ok(mut f) = File::open(&self.stderr_path) {
-            let _ = f.read_to_string(&mut text);
-        }
-        let lines: Vec<&str> = text.lines().collect();
-        let from = lines.len().saturating_sub(25);
-        out.push_str(&format!("  stderr (last {} lines):\n", lines.len() - from));
-        for line in &lines[from..] {
-            out.push_str(&format!("    {line}\n"));
-        }
-        out
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Owned partitions after replaying the rebalance lines of `events`.
-fn owned_after(events: &[Event]) -> BTreeSet<i32> {
-    let mut owned = BTreeSet::new();
-    for e in events {
-        match &e.ev {
-            Ev::Assigned(ps) => owned.extend(ps.iter().copied()),
-            Ev::Revoked(ps) | Ev::Lost(ps) => {
-                for p in ps {
-                    owned.remove(p);
-                }
-            }
-            _ => {}
-        }
-    }
-    owned
-}
-
-/// The members of one test, with a directory for their stderr logs; on a failing test, prints
-/// what every member printed and logged.
-struct Group {
-    members: Vec<Member>,
-    logs: TempDir,
-}
-
-impl Group {
-    fn new() -> Group {
-        Group {
-            members: Vec::new(),
-            logs: tempfile::Builder::new().prefix("sluice-e2e-members-").tempdir().expect("log dir"),
-        }
-    }
-
-    fn start(&mut self, broker: &Broker, name: &str, group: &str, topic: &str, opts: &Opts) -> usize {
-        let member = Member::start(broker, self.logs.path(), name, group, topic, opts);
-        self.members.push(member);
-        self.members.len() - 1
-    }
-
-    fn report(&self) -> String {
-        self.members.iter().map(Member::report).collect()
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("{}", self.report());
-        }
-    }
-}
-
-impl std::ops::Index<usize> for Group {
-    type Output = Member;
-    fn index(&self, i: usize) -> &Member {
-        &self.members[i]
-    }
-}
-
-impl std::ops::IndexMut<usize> for Group {
-    fn index_mut(&mut self, i: usize) -> &mut Member {
-        &mut self.members[i]
-    }
-}
-
-/// Polls `condition` every 20 ms until it holds; fails after `timeout`.
-fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// True when the members' owned sets are disjoint, cover `0..partitions`, are all non-empty and
-/// differ in size by at most one: every partition owned by exactly one member, all members in.
-fn balanced(owned: &[BTreeSet<i32>], partitions: i32) -> bool {
-    let total: usize = owned.iter().map(BTreeSet::len).sum();
-    let union: BTreeSet<i32> = owned.iter().flatten().copied().collect();
-    let min = owned.iter().map(BTreeSet::len).min().unwrap_or(0);
-    let max = owned.iter().map(BTreeSet::len).max().unwrap_or(0);
-    total == union.len() && union == (0..partitions).collect() && min > 0 && max - min <= 1
-}
-
-/// Waits until the members `ids` of `group` own the partitions in a balanced way; returns
-/// their owned sets.
-fn wait_balanced(group: &Group, ids: &[usize], partitions: i32, timeout: Duration) -> Vec<BTreeSet<i32>> {
-    let mut owned = Vec::new();
-    wait_for(&format!("members {ids:?} own the {partitions} partitions, each exactly once"), timeout, || {
-        owned = ids.iter().map(|&i| group[i].owned()).collect();
-        balanced(&owned, partitions)
-    });
-    owned
-}
-
-/// Every `(partition, offset)` consumed by the members `ids`, with who consumed it (in order).
-fn consumers_of(group: &Group, ids: &[usize]) -> BTreeMap<(i32, i64), Vec<usize>> {
-    let mut map: BTreeMap<(i32, i64), Vec<usize>> = BTreeMap::new();
-    for &i in ids {
-        for po in group[i].consumed() {
-            map.entry(po).or_default().push(i);
-        }
-    }
-    map
-}
-
-/// Waits until every offset below `ends[p]` of every partition was consumed by one of `ids`.
-fn wait_all_consumed(group: &Group, ids: &[usize], ends: &BTreeMap<i32, i64>, timeout: Duration) {
-    let expected: usize = ends.values().map(|&e| e as usize).sum();
-    let deadline = Instant::now() + timeout;
-    loop {
-        let seen = consumers_of(group, ids);
-        let missing: Vec<(i32, i64)> = ends
-            .iter()
-            .flat_map(|(&p, &end)| (0..end).map(move |o| (p, o)))
-            .filter(|po| !seen.contains_key(po))
-            .collect();
-        if missing.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "after {timeout:?}, {} of {expected} records were never consumed, e.g. {:?}",
-            missing.len(),
-            &missing[..missing.len().min(10)]
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Options of a librdkafka member (session timeout 6000 ms, heartbeat 1000 ms, range, a
+/// synchronous commit every 10 records, from the earliest offset).
+fn member() -> Opts {
+    Opts { client: Client::Librdkafka, session_timeout_ms: SESSION_TIMEOUT.as_millis() as u64, ..Opts::default() }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,10 +48,6 @@ fn wait_all_consumed(group: &Group, ids: &[usize], ends: &BTreeMap<i32, i64>, ti
 /// A broker for group tests: no initial rebalance delay (G10), so groups form at once.
 fn group_broker() -> Broker {
     Broker::start_with(&["--group-initial-rebalance-delay-ms", "0"])
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
 }
 
 fn new_topic(broker: &Broker, prefix: &str, partitions: i32) -> String {
@@ -564,79 +139,6 @@ impl OffsetReader {
     }
 }
 
-/// Records that `events` show consumed after the member's last `committed` line for their
-/// partition: what a member that dies may see consumed again by another.
-fn consumed_after_last_commit(events: &[Event]) -> BTreeSet<(i32, i64)> {
-    let mut since: BTreeMap<i32, BTreeSet<i64>> = BTreeMap::new();
-    for e in events {
-        match e.ev {
-            Ev::Committed(p, _) => {
-                since.remove(&p);
-            }
-            Ev::Consumed(p, o) => {
-                since.entry(p).or_default().insert(o);
-            }
-            _ => {}
-        }
-    }
-    since.into_iter().flat_map(|(p, os)| os.into_iter().map(move |o| (p, o))).collect()
-}
-
-/// Checks that records were consumed at most once, except those `dead` consumed after its last
-/// commit, which a survivor may have consumed once more. Returns those repeated records.
-fn check_duplicates(group: &Group, ids: &[usize], dead: Option<usize>) -> BTreeSet<(i32, i64)> {
-    let allowed = dead.map(|d| consumed_after_last_commit(&group[d].events())).unwrap_or_default();
-    let mut repeats = BTreeSet::new();
-    let mut bad = Vec::new();
-    for (po, who) in consumers_of(group, ids) {
-        if who.len() == 1 {
-            continue;
-        }
-        let by_dead = who.iter().filter(|&&i| Some(i) == dead).count();
-        if who.len() == 2 && by_dead == 1 && allowed.contains(&po) {
-            repeats.insert(po);
-        } else {
-            bad.push((po, who.iter().map(|&i| group[i].name.clone()).collect::<Vec<_>>()));
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{} records consumed more than once that the dead member had not consumed after its last \
-         commit, e.g. {:?}",
-        bad.len(),
-        &bad[..bad.len().min(10)]
-    );
-    repeats
-}
-
-/// The first offset of partition `p` that any of `ids` consumed after `since`.
-fn first_consumed_after(group: &Group, ids: &[usize], p: i32, since: Instant) -> Option<i64> {
-    let mut events: Vec<Event> = ids.iter().flat_map(|&i| group[i].events()).filter(|e| e.at >= since).collect();
-    events.sort_by_key(|e| e.at);
-    events.into_iter().find_map(|e| match e.ev {
-        Ev::Consumed(q, o) if q == p => Some(o),
-        _ => None,
-    })
-}
-
-/// First survivor `assigned` line after `since` that contains each of `moved`; the latest of
-/// these is when the last moved partition was taken over.
-fn takeover_instant(group: &Group, survivors: &[usize], moved: &BTreeSet<i32>, since: Instant) -> Instant {
-    moved
-        .iter()
-        .map(|p| {
-            survivors
-                .iter()
-                .flat_map(|&i| group[i].events())
-                .filter(|e| e.at >= since && matches!(&e.ev, Ev::Assigned(ps) if ps.contains(p)))
-                .map(|e| e.at)
-                .min()
-                .unwrap_or_else(|| panic!("partition {p} was never assigned to a survivor"))
-        })
-        .max()
-        .expect("at least one moved partition")
-}
-
 // ---------------------------------------------------------------------------------------------
 // 1. Five replicas, one killed with SIGKILL (G19, O1, O7, C10, C11, C12)
 
@@ -657,9 +159,10 @@ fn five_replicas_kill_one(strategy: &'static str) -> Duration {
     let ends = produce(&broker, &topic, FIVE_PARTITIONS, FIVE_RECORDS_PER_PARTITION);
 
     let mut group = Group::new();
-    let opts = Opts { strategy, delay_ms: 10, ..Opts::default() };
-    let ids: Vec<usize> =
-        (0..FIVE).map(|i| group.start(&broker, &format!("{strategy}-{i}"), &group_id, &topic, &opts)).collect();
+    let opts = Opts { strategy, delay_ms: 10, ..member() };
+    let ids: Vec<usize> = (0..FIVE)
+        .map(|i| group.start_at(broker.addr(), &format!("{strategy}-{i}"), &group_id, &topic, &opts))
+        .collect();
     let owned = wait_balanced(&group, &ids, FIVE_PARTITIONS, SETTLE_TIMEOUT);
     assert!(owned.iter().all(|o| o.len() == 2), "{strategy}: 10 partitions over 5 members: {owned:?}");
 
@@ -757,9 +260,9 @@ fn graceful_leave_rebalances_at_once_g21() {
     let ends = produce(&broker, &topic, PARTITIONS, 100);
 
     let mut group = Group::new();
-    let opts = Opts { session_timeout, delay_ms: 10, ..Opts::default() };
+    let opts = Opts { session_timeout_ms: session_timeout.as_millis() as u64, delay_ms: 10, ..member() };
     let ids: Vec<usize> =
-        (0..FIVE).map(|i| group.start(&broker, &format!("leave-{i}"), &group_id, &topic, &opts)).collect();
+        (0..FIVE).map(|i| group.start_at(broker.addr(), &format!("leave-{i}"), &group_id, &topic, &opts)).collect();
     let owned = wait_balanced(&group, &ids, PARTITIONS, SETTLE_TIMEOUT);
 
     let leaver = 1;
@@ -800,18 +303,18 @@ fn static_member_restart_keeps_assignment_without_rebalance_g23_g25() {
     let group_id = format!("{topic}-group");
 
     let mut group = Group::new();
-    let opts = |id: &str| Opts { instance_id: Some(format!("{topic}-{id}")), ..Opts::default() };
+    let opts = |id: &str| Opts { instance_id: Some(format!("{topic}-{id}")), ..member() };
     // The first member to join is the leader (G8); it is not the one killed, so that the test is
     // about a follower's restart (a restarted leader needs JoinGroup v9's skip_assignment).
-    let a = group.start(&broker, "static-a", &group_id, &topic, &opts("a"));
+    let a = group.start_at(broker.addr(), "static-a", &group_id, &topic, &opts("a"));
     wait_for("static-a is assigned", SETTLE_TIMEOUT, || group[a].owned().len() == PARTITIONS as usize);
-    let b = group.start(&broker, "static-b", &group_id, &topic, &opts("b"));
-    let c = group.start(&broker, "static-c", &group_id, &topic, &opts("c"));
+    let b = group.start_at(broker.addr(), "static-b", &group_id, &topic, &opts("b"));
+    let c = group.start_at(broker.addr(), "static-c", &group_id, &topic, &opts("c"));
     let owned = wait_balanced(&group, &[a, b, c], PARTITIONS, SETTLE_TIMEOUT);
     let others_before = [group[a].event_count(), group[b].event_count()];
 
     let killed_at = group[c].kill9();
-    let c2 = group.start(&broker, "static-c-restarted", &group_id, &topic, &opts("c"));
+    let c2 = group.start_at(broker.addr(), "static-c-restarted", &group_id, &topic, &opts("c"));
     wait_for("the restarted static member is assigned", SESSION_TIMEOUT, || !group[c2].owned().is_empty());
     let rejoined =
         group[c2].events().iter().find(|e| matches!(e.ev, Ev::Assigned(_))).expect("assigned").at - killed_at;
@@ -820,7 +323,7 @@ fn static_member_restart_keeps_assignment_without_rebalance_g23_g25() {
 
     // Nothing may happen to the others, including when the killed process's session would have
     // expired (the old member id was replaced, G23): watch until well past that moment.
-    let watch_until = killed_at + SESSION_TIMEOUT + Duration::from_millis(3 * HEARTBEAT_INTERVAL_MS);
+    let watch_until = killed_at + SESSION_TIMEOUT + Duration::from_millis(3 * member().heartbeat_interval_ms);
     while Instant::now() < watch_until {
         for (i, before) in [a, b].into_iter().zip(others_before) {
             let new: Vec<Ev> = group[i].events()[before..].iter().map(|e| e.ev.clone()).collect();
@@ -869,8 +372,8 @@ fn auto_commit_advances_and_later_joiner_resumes_o6_o7_c5() {
     assert_eq!(offsets.get(&topic, PARTITIONS), nothing, "O5: no commit yet → -1");
 
     let mut group = Group::new();
-    let auto = Opts { commit: "auto", ..Opts::default() };
-    let first = group.start(&broker, "auto-1", &group_id, &topic, &auto);
+    let auto = Opts { commit: "auto", ..member() };
+    let first = group.start_at(broker.addr(), "auto-1", &group_id, &topic, &auto);
     let as_committed = |ends: &BTreeMap<i32, i64>| -> BTreeMap<i32, Option<i64>> {
         ends.iter().map(|(&p, &e)| (p, Some(e))).collect()
     };
@@ -891,7 +394,7 @@ fn auto_commit_advances_and_later_joiner_resumes_o6_o7_c5() {
     assert!(status.success(), "auto-1 exited with {status}");
     let resume_at = ends.clone();
     let ends = produce(&broker, &topic, PARTITIONS, 20);
-    let later = group.start(&broker, "auto-2", &group_id, &topic, &auto);
+    let later = group.start_at(broker.addr(), "auto-2", &group_id, &topic, &auto);
     let wanted: usize = (ends.values().sum::<i64>() - resume_at.values().sum::<i64>()) as usize;
     wait_for("the later member consumes the new records", CONSUME_TIMEOUT, || group[later].consumed().len() >= wanted);
     let mut firsts: BTreeMap<i32, i64> = BTreeMap::new();
@@ -907,7 +410,7 @@ fn auto_commit_advances_and_later_joiner_resumes_o6_o7_c5() {
     // O6: a group without commits: earliest starts at the log start.
     let fresh = format!("{topic}-fresh");
     assert_eq!(OffsetReader::new(&broker, &fresh).get(&topic, PARTITIONS), nothing);
-    let earliest = group.start(&broker, "earliest", &fresh, &topic, &Opts { commit: "none", ..Opts::default() });
+    let earliest = group.start_at(broker.addr(), "earliest", &fresh, &topic, &Opts { commit: "none", ..member() });
     wait_all_consumed(&group, &[earliest], &ends, CONSUME_TIMEOUT);
     let mut firsts: BTreeMap<i32, i64> = BTreeMap::new();
     for (p, o) in group[earliest].consumed() {
@@ -918,12 +421,12 @@ fn auto_commit_advances_and_later_joiner_resumes_o6_o7_c5() {
     // O6: latest skips what is already there. Records are produced until the member has seen
     // one of each partition, since it may reset after the first of them.
     let latest_group = format!("{topic}-latest");
-    let latest = group.start(
-        &broker,
+    let latest = group.start_at(
+        broker.addr(),
         "latest",
         &latest_group,
         &topic,
-        &Opts { commit: "none", auto_offset_reset: "latest", ..Opts::default() },
+        &Opts { commit: "none", auto_offset_reset: "latest", ..member() },
     );
     wait_for("the latest member is assigned", SETTLE_TIMEOUT, || group[latest].owned().len() == PARTITIONS as usize);
     let deadline = Instant::now() + CONSUME_TIMEOUT;
@@ -972,9 +475,9 @@ fn broker_kill9_restart_keeps_offsets_and_group_o8() {
     // its assignment (lost) after session.timeout.ms without a successful heartbeat. A Sluice
     // restart takes milliseconds; Kafka's takes seconds, more than 6.
     let session_timeout = SESSION_TIMEOUT;
-    let opts = Opts { strategy: "cooperative-sticky", delay_ms: 5, session_timeout, ..Opts::default() };
+    let opts = Opts { strategy: "cooperative-sticky", delay_ms: 5, ..member() };
     let ids: Vec<usize> =
-        (0..3).map(|i| group.start(&broker, &format!("restart-{i}"), &group_id, &topic, &opts)).collect();
+        (0..3).map(|i| group.start_at(broker.addr(), &format!("restart-{i}"), &group_id, &topic, &opts)).collect();
     let owned = wait_balanced(&group, &ids, PARTITIONS, SETTLE_TIMEOUT);
     let marks: Vec<usize> = ids.iter().map(|&i| group[i].event_count()).collect();
     wait_for("every member commits in the stable group", SETTLE_TIMEOUT, || {

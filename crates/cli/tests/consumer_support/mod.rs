@@ -13,7 +13,9 @@
 //! `lost`, `consumed P O`, `committed P O`, ...); [`Member`] starts either, reads its lines as
 //! they come and kills it (SIGKILL) on drop. The binaries are looked up next to the test
 //! binary's `deps/` directory (`cargo test` builds examples first) and built with Cargo when
-//! missing.
+//! missing; `$SLUICE_GROUP_MEMBER_BIN` overrides the librdkafka member's path, and
+//! `$SLUICE_GROUP_MEMBER_DEBUG` (e.g. `cgrp,protocol`) turns on librdkafka's debug log in its
+//! stderr, which a failing test prints.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -146,6 +148,11 @@ fn example_bin(name: &str) -> PathBuf {
     if let Some(p) = built.get(name) {
         return p.clone();
     }
+    if name == Client::Librdkafka.example() {
+        if let Some(bin) = std::env::var_os("SLUICE_GROUP_MEMBER_BIN").filter(|b| !b.is_empty()) {
+            return PathBuf::from(bin);
+        }
+    }
     // This test binary is <target>/<profile>/deps/NAME-<hash>.
     let exe = std::env::current_exe().expect("current_exe");
     let profile_dir = exe.parent().and_then(Path::parent).expect("test binary in <target>/<profile>/deps");
@@ -187,6 +194,8 @@ pub enum Ev {
 }
 
 impl Ev {
+    /// Parses a member's line; anything unexpected is kept as `Unparsed` (and shows in the
+    /// report of a failing test) rather than stopping the reader.
     fn parse(line: &str) -> Ev {
         let mut words = line.split_whitespace();
         let kind = words.next().unwrap_or_default();
@@ -214,6 +223,12 @@ impl Ev {
         ev.unwrap_or_else(|| Ev::Unparsed(line.to_string()))
     }
 
+    pub fn is_rebalance(&self) -> bool {
+        matches!(self, Ev::Assigned(_) | Ev::Revoked(_) | Ev::Lost(_))
+    }
+
+    /// A rebalance event that changes what the member owns: not the empty increment a
+    /// cooperative member is told about when it keeps what it has (C11).
     pub fn changes_ownership(&self) -> bool {
         match self {
             Ev::Assigned(ps) | Ev::Revoked(ps) | Ev::Lost(ps) => !ps.is_empty(),
@@ -238,7 +253,10 @@ pub struct Opts {
     pub commit_every: u64,
     pub session_timeout_ms: u64,
     pub heartbeat_interval_ms: u64,
+    pub auto_offset_reset: &'static str,
     pub delay_ms: u64,
+    /// Static membership (`group.instance.id`).
+    pub instance_id: Option<String>,
 }
 
 impl Default for Opts {
@@ -250,7 +268,9 @@ impl Default for Opts {
             commit_every: 10,
             session_timeout_ms: 6000,
             heartbeat_interval_ms: 1000,
+            auto_offset_reset: "earliest",
             delay_ms: 0,
+            instance_id: None,
         }
     }
 }
@@ -275,10 +295,17 @@ impl Member {
             .args(["--commit-every", &opts.commit_every.to_string()])
             .args(["--session-timeout-ms", &opts.session_timeout_ms.to_string()])
             .args(["--heartbeat-interval-ms", &opts.heartbeat_interval_ms.to_string()])
-            .args(["--delay-ms", &opts.delay_ms.to_string()])
+            .args(["--auto-offset-reset", opts.auto_offset_reset, "--delay-ms", &opts.delay_ms.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr));
+        if let Some(id) = &opts.instance_id {
+            cmd.args(["--instance-id", id]);
+        }
+        if let Some(debug) = std::env::var_os("SLUICE_GROUP_MEMBER_DEBUG").filter(|_| opts.client == Client::Librdkafka)
+        {
+            cmd.arg("--debug").arg(debug);
+        }
         let mut child = cmd.spawn().expect("spawn member");
         let stdout = child.stdout.take().expect("piped stdout");
         let stdin = child.stdin.take();
@@ -297,6 +324,11 @@ impl Member {
         self.events.lock().unwrap().clone()
     }
 
+    pub fn event_count(&self) -> usize {
+        self.events.lock().unwrap().len()
+    }
+
+    /// How many lines the member printed so far that changed what it owns.
     pub fn ownership_changes(&self) -> usize {
         self.events.lock().unwrap().iter().filter(|e| e.ev.changes_ownership()).count()
     }
@@ -426,7 +458,13 @@ impl Group {
     }
 
     pub fn start(&mut self, broker: &TestBroker, name: &str, group: &str, topic: &str, opts: &Opts) -> usize {
-        self.members.push(Member::start(broker.addr(), self.logs.path(), name, group, topic, opts));
+        self.start_at(broker.addr(), name, group, topic, opts)
+    }
+
+    /// [`Group::start`] for a broker given by its address (e.g. a `common::Broker` that a test
+    /// kills and restarts on the same port).
+    pub fn start_at(&mut self, addr: &str, name: &str, group: &str, topic: &str, opts: &Opts) -> usize {
+        self.members.push(Member::start(addr, self.logs.path(), name, group, topic, opts));
         self.members.len() - 1
     }
 
@@ -496,6 +534,7 @@ pub fn consumers_of(group: &Group, ids: &[usize]) -> BTreeMap<(i32, i64), Vec<us
 
 /// Waits until every offset below `ends[p]` was consumed by one of `ids`.
 pub fn wait_all_consumed(group: &Group, ids: &[usize], ends: &BTreeMap<i32, i64>, timeout: Duration) {
+    let expected: usize = ends.values().map(|&e| e as usize).sum();
     let deadline = Instant::now() + timeout;
     loop {
         let seen = consumers_of(group, ids);
@@ -509,7 +548,7 @@ pub fn wait_all_consumed(group: &Group, ids: &[usize], ends: &BTreeMap<i32, i64>
         }
         assert!(
             Instant::now() < deadline,
-            "after {timeout:?}, {} records were never consumed, e.g. {:?}",
+            "after {timeout:?}, {} of {expected} records were never consumed, e.g. {:?}",
             missing.len(),
             &missing[..missing.len().min(10)]
         );
@@ -551,8 +590,24 @@ pub fn check_duplicates(group: &Group, ids: &[usize], dead: Option<usize>) -> BT
             bad.push((po, who.iter().map(|&i| group[i].name.clone()).collect::<Vec<_>>()));
         }
     }
-    assert!(bad.is_empty(), "{} records consumed more than once, e.g. {:?}", bad.len(), &bad[..bad.len().min(10)]);
+    assert!(
+        bad.is_empty(),
+        "{} records consumed more than once that the dead member had not consumed after its last \
+         commit, e.g. {:?}",
+        bad.len(),
+        &bad[..bad.len().min(10)]
+    );
     repeats
+}
+
+/// The first offset of partition `p` that any of `ids` consumed after `since`.
+pub fn first_consumed_after(group: &Group, ids: &[usize], p: i32, since: Instant) -> Option<i64> {
+    let mut events: Vec<Event> = ids.iter().flat_map(|&i| group[i].events()).filter(|e| e.at >= since).collect();
+    events.sort_by_key(|e| e.at);
+    events.into_iter().find_map(|e| match e.ev {
+        Ev::Consumed(q, o) if q == p => Some(o),
+        _ => None,
+    })
 }
 
 /// When the last of `moved` was first assigned to a survivor after `since`.
