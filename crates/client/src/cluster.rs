@@ -336,7 +336,12 @@ impl Cluster {
 
     /// The leader of `topic`/`partition` and a connection to it, refreshing stale metadata.
     pub async fn leader(&self, topic: &str, partition: i32) -> Result<(i32, Connection)> {
-        let meta = self.topic(topic).await?;
+        let mut meta = self.topic(topic).await?;
+        if partition >= meta.num_partitions() {
+            // The cached metadata may predate partitions added since: look again once.
+            self.invalidate(topic);
+            meta = self.topic(topic).await?;
+        }
         if partition < 0 || partition >= meta.num_partitions() {
             return Err(Error::UnknownPartition {
                 topic: topic.to_string(),

@@ -59,6 +59,14 @@ pub enum Error {
     /// A record waited longer than `delivery_timeout_ms` for a successful send.
     #[error("record to {topic}-{partition} not delivered within {timeout_ms} ms (last error: {last}); is the broker up and the partition led?")]
     DeliveryTimeout { topic: String, partition: i32, timeout_ms: u64, last: String },
+
+    /// A commit was answered REBALANCE_IN_PROGRESS: the group is between generations. Not fatal
+    /// (Java's RebalanceInProgressException): the consumer rejoins at its next `poll`; commit
+    /// again after it, for the partitions it still owns. [`Error::kafka_error`] names the code.
+    #[error(
+        "{context}: the group is rebalancing; call poll to complete the rebalance, then commit again (Kafka error 27)"
+    )]
+    RebalanceInProgress { context: String },
 }
 
 impl Error {
@@ -71,6 +79,7 @@ impl Error {
     pub fn kafka_error(&self) -> Option<ResponseError> {
         match self {
             Error::Kafka { error, .. } => Some(*error),
+            Error::RebalanceInProgress { .. } => Some(ResponseError::RebalanceInProgress),
             _ => None,
         }
     }

@@ -1,6 +1,8 @@
 //! The producer against a scripted fake broker, for what a real single broker never does:
 //! NOT_LEADER_OR_FOLLOWER must refresh metadata and resend the very same batch (same producer
-//! id, epoch and sequence), and a non-retriable error must fail the records with advice.
+//! id, epoch and sequence), a non-retriable error must fail the records with advice, a first
+//! batch refused holds the partition's next batches back (the broker has no producer state yet,
+//! SEMANTICS P19), and a batch given up bumps the epoch (KIP-360, P18).
 
 mod fake;
 
@@ -28,8 +30,12 @@ struct Log {
     produced: Vec<Bytes>,
 }
 
-/// Answers Produce number `n` (0-based) with this error code (0: success at offset 100).
-type Script = fn(usize) -> i16;
+/// How long the fake broker takes to refuse a batch.
+const REFUSAL_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Answers Produce number `n` (0-based) carrying this record batch with an error code (0: success
+/// at offset 100).
+type Script = Arc<dyn Fn(usize, &[u8]) -> i16 + Send + Sync>;
 
 async fn serve(mut s: TcpStream, port: u16, log: Arc<Mutex<Log>>, script: Script) {
     while let Some(seen) = read_request(&mut s).await {
@@ -57,10 +63,14 @@ async fn serve(mut s: TcpStream, port: u16, log: Arc<Mutex<Log>>, script: Script
                 let records = request.topic_data[0].partition_data[0].records.clone().unwrap();
                 let n = {
                     let mut log = log.lock().unwrap();
-                    log.produced.push(records);
+                    log.produced.push(records.clone());
                     log.produced.len() - 1
                 };
-                let error_code = script(n);
+                let error_code = script(n, &records);
+                if error_code != 0 {
+                    // Whatever the client pipelines behind a refused batch is on the wire by now.
+                    tokio::time::sleep(REFUSAL_DELAY).await;
+                }
                 let partition = PartitionProduceResponse::default()
                     .with_index(0)
                     .with_error_code(error_code)
@@ -99,14 +109,15 @@ fn metadata(seen: &Seen, port: u16) -> MetadataResponse {
     r
 }
 
-async fn start(script: Script) -> (String, Arc<Mutex<Log>>) {
+async fn start(script: impl Fn(usize, &[u8]) -> i16 + Send + Sync + 'static) -> (String, Arc<Mutex<Log>>) {
+    let script: Script = Arc::new(script);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let log = Arc::new(Mutex::new(Log::default()));
     let l = log.clone();
     tokio::spawn(async move {
         while let Ok((s, _)) = listener.accept().await {
-            tokio::spawn(serve(s, port, l.clone(), script));
+            tokio::spawn(serve(s, port, l.clone(), script.clone()));
         }
     });
     (format!("127.0.0.1:{port}"), log)
@@ -129,7 +140,7 @@ fn producer_fields(batch: &[u8]) -> (i64, i16, i32) {
 
 #[tokio::test]
 async fn not_leader_refreshes_metadata_and_resends_the_same_batch() {
-    let (addr, log) = start(|n| if n == 0 { 6 } else { 0 }).await; // 6: NOT_LEADER_OR_FOLLOWER
+    let (addr, log) = start(|n, _| if n == 0 { 6 } else { 0 }).await; // 6: NOT_LEADER_OR_FOLLOWER
     let producer = Producer::new(config(&addr)).await.unwrap();
     assert_eq!(producer.producer_id(), Some((42, 7)));
     let metadata_before = log.lock().unwrap().metadata_requests;
@@ -149,7 +160,7 @@ async fn not_leader_refreshes_metadata_and_resends_the_same_batch() {
 
 #[tokio::test]
 async fn sequences_advance_per_batch() {
-    let (addr, log) = start(|_| 0).await;
+    let (addr, log) = start(|_, _| 0).await;
     let mut c = config(&addr);
     c.linger_ms = 0;
     let producer = Producer::new(c).await.unwrap();
@@ -182,7 +193,7 @@ async fn sequences_advance_per_batch() {
 
 #[tokio::test]
 async fn a_non_retriable_error_fails_the_records_once_with_advice() {
-    let (addr, log) = start(|_| 10).await; // 10: MESSAGE_TOO_LARGE
+    let (addr, log) = start(|_, _| 10).await; // 10: MESSAGE_TOO_LARGE
     let producer = Producer::new(config(&addr)).await.unwrap();
     let e = producer.send(ProducerRecord::new("t").value("v")).await.unwrap().await.unwrap_err();
     assert_eq!(e.kafka_error(), Some(sluice_client::error::ResponseError::MessageTooLarge), "{e}");
@@ -190,4 +201,69 @@ async fn a_non_retriable_error_fails_the_records_once_with_advice() {
     assert!(matches!(e, Error::Kafka { .. }));
     producer.close().await.unwrap();
     assert_eq!(log.lock().unwrap().produced.len(), 1, "not retried");
+}
+
+/// Sends `n` one-record batches at once (batch_size 1) and waits for every result.
+async fn send_batches(
+    producer: &Producer,
+    n: usize,
+) -> Vec<sluice_client::error::Result<sluice_client::RecordMetadata>> {
+    let mut deliveries = Vec::new();
+    for i in 0..n {
+        deliveries.push(producer.send(ProducerRecord::new("t").value(format!("v{i}"))).await.unwrap());
+    }
+    let mut results = Vec::new();
+    for d in deliveries {
+        results.push(d.await);
+    }
+    results
+}
+
+/// P19: a broker without state for the producer accepts any sequence, so when the first batch is
+/// refused (NOT_LEADER_OR_FOLLOWER, as Kafka answers on a topic it is still loading), no later
+/// batch of the partition may have gone out before it: the first batch appended is sequence 0,
+/// and every later one follows the previous.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_batch_refused_holds_back_the_partitions_next_batches() {
+    let (addr, log) = start(|n, _| if n == 0 { 6 } else { 0 }).await;
+    let mut c = config(&addr);
+    c.batch_size = 1;
+    c.linger_ms = 0;
+    let producer = Producer::new(c).await.unwrap();
+    let results = send_batches(&producer, 8).await;
+    producer.close().await.unwrap();
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+
+    let log = log.lock().unwrap();
+    let sequences: Vec<i32> = log.produced.iter().map(|b| producer_fields(b).2).collect();
+    assert_eq!(sequences, vec![0, 0, 1, 2, 3, 4, 5, 6, 7], "refused, resent, then in order");
+}
+
+/// KIP-360 (P18): a batch that was sent and then given up (delivery timeout) leaves a gap in its
+/// partition's sequence; the producer bumps its epoch and the next batch starts at sequence 0
+/// under the new epoch, instead of failing OUT_OF_ORDER_SEQUENCE_NUMBER forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_given_up_bumps_the_epoch_and_the_next_batch_starts_at_zero() {
+    // 19: NOT_ENOUGH_REPLICAS (retriable) for every batch of epoch 7; epoch 8 is appended.
+    let (addr, log) = start(|_, batch| if producer_fields(batch).1 == 7 { 19 } else { 0 }).await;
+    let mut c = config(&addr);
+    c.delivery_timeout_ms = 300;
+    c.linger_ms = 0;
+    let producer = Producer::new(c).await.unwrap();
+    let e = producer.send(ProducerRecord::new("t").value("lost")).await.unwrap().await.unwrap_err();
+    assert!(matches!(e, Error::DeliveryTimeout { .. }), "{e}");
+    assert_eq!(producer.producer_id(), Some((42, 7)), "bumped when the next batch goes out, not before");
+
+    let meta = producer.send(ProducerRecord::new("t").value("next")).await.unwrap().await.unwrap();
+    assert_eq!(meta.offset, 100);
+    assert_eq!(producer.producer_id(), Some((42, 8)));
+    let more = producer.send(ProducerRecord::new("t").value("after")).await.unwrap().await;
+    assert!(more.is_ok(), "{more:?}");
+    producer.close().await.unwrap();
+
+    let log = log.lock().unwrap();
+    let fields: Vec<(i64, i16, i32)> = log.produced.iter().map(|b| producer_fields(b)).collect();
+    let (old, new): (Vec<&(i64, i16, i32)>, Vec<_>) = fields.iter().partition(|f| f.1 == 7);
+    assert!(!old.is_empty() && old.iter().all(|f| **f == (42, 7, 0)), "the lost batch, resent as is: {old:?}");
+    assert_eq!(new, vec![&(42, 8, 0), &(42, 8, 1)], "after the bump: sequence 0, then 1");
 }

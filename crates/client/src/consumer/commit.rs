@@ -5,8 +5,10 @@
 //!   is not in a generation (it left after `max_poll_interval_ms` or lost its session) fails
 //!   locally without sending, as Kafka's CommitFailedException (SEMANTICS C6). An assigned
 //!   consumer commits with generation -1 and an empty member id (C7).
-//! - REBALANCE_IN_PROGRESS asks for a rejoin; ILLEGAL_GENERATION and UNKNOWN_MEMBER_ID mean the
-//!   generation is lost (the next poll reports the partitions lost).
+//! - REBALANCE_IN_PROGRESS asks for a rejoin (the next poll rejoins) and fails the commit with
+//!   [`Error::RebalanceInProgress`], which is not fatal: commit again after that poll (SEMANTICS
+//!   C6, as Java's RebalanceInProgressException). ILLEGAL_GENERATION and UNKNOWN_MEMBER_ID mean
+//!   the generation is lost (the next poll reports the partitions lost).
 //! - Async commits go out at once, in call order, on the coordinator connection; `close` waits
 //!   for them.
 
@@ -224,7 +226,10 @@ fn interpret(response: kafka_protocol::messages::OffsetCommitResponse, group: &s
                 None,
             ) {
                 match e.kafka_error() {
-                    Some(ResponseError::RebalanceInProgress) => shared.request_rejoin(),
+                    Some(ResponseError::RebalanceInProgress) => {
+                        shared.request_rejoin();
+                        return Err(Error::RebalanceInProgress { context: format!("OffsetCommit for group {group}") });
+                    }
                     Some(ResponseError::IllegalGeneration) => shared.lose_generation(false),
                     Some(ResponseError::UnknownMemberId) => shared.lose_generation(true),
                     Some(ResponseError::FencedInstanceId) => shared.set_fatal(ResponseError::FencedInstanceId),

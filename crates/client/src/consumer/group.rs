@@ -13,6 +13,10 @@
 //!   the heartbeat task leaves the group (LeaveGroup for dynamic members only, SEMANTICS
 //!   C4/G22), resets the generation and stops; the next `poll` reports the partitions lost and
 //!   rejoins.
+//! - The leader of a generation watches the partition counts its assignment was made with: every
+//!   `metadata_max_age_ms` it re-reads them and asks for a rejoin once one changed (partitions
+//!   added to a subscribed topic get owners, as with Java's leader); the watch stops at the next
+//!   rejoin and on close. Other members do not watch (the leader's rejoin reaches them).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -270,8 +274,11 @@ impl Consumer {
         }
         let protocol_name = join.protocol_name.as_ref().map(|p| p.to_string()).unwrap_or_default();
         let mut assignments = Vec::new();
+        self.assigned_metadata = None;
         if join.leader.as_str() == member_id {
-            assignments = self.lead(&conn, &protocol_name, &join.members).await?;
+            let (a, partitions_per_topic) = self.lead(&conn, &protocol_name, &join.members).await?;
+            assignments = a;
+            self.assigned_metadata = Some(partitions_per_topic);
         }
         let sync_instance = instance(&conn, ApiKey::SyncGroup, 3, instance_id.as_deref())?;
         let request = SyncGroupRequest::default()
@@ -308,13 +315,14 @@ impl Consumer {
         Ok((assignment, generation))
     }
 
-    /// The leader's part: decode every subscription, run the chosen assignor.
+    /// The leader's part: decode every subscription, run the chosen assignor. Returns the
+    /// assignments and the partition count of each topic they were made with.
     async fn lead(
         &self,
         conn: &Connection,
         protocol_name: &str,
         members: &[kafka_protocol::messages::join_group_response::JoinGroupResponseMember],
-    ) -> Result<Vec<sync_group_request::SyncGroupRequestAssignment>> {
+    ) -> Result<(Vec<sync_group_request::SyncGroupRequestAssignment>, BTreeMap<String, i32>)> {
         let assignor = self.assignors.iter().find(|a| a.name() == protocol_name).ok_or_else(|| {
             Error::Config(format!("the group chose assignor {protocol_name:?}, which this consumer lacks"))
         })?;
@@ -337,12 +345,7 @@ impl Consumer {
         }
         all_topics.sort();
         all_topics.dedup();
-        let mut partitions_per_topic = BTreeMap::new();
-        let refs: Vec<&str> = all_topics.iter().map(String::as_str).collect();
-        let (metas, _) = self.cluster.fetch_metadata(Some(&refs)).await?;
-        for t in metas {
-            partitions_per_topic.insert(t.name.clone(), t.num_partitions());
-        }
+        let partitions_per_topic = partition_counts(&self.cluster, &all_topics).await?;
         let result = assignor.assign(&partitions_per_topic, &subscriptions);
         let mut out = Vec::new();
         for (member, partitions) in result {
@@ -355,7 +358,23 @@ impl Consumer {
                     .with_assignment(Bytes::from(bytes)),
             );
         }
-        Ok(out)
+        Ok((out, partitions_per_topic))
+    }
+
+    /// As group leader, watches the metadata the assignment was made with (see
+    /// [`watch_partition_counts`]); any watch of an earlier generation stops.
+    pub(super) fn start_metadata_watch(&mut self) {
+        self.stop_metadata_watch();
+        let Some(assigned) = self.assigned_metadata.clone() else { return };
+        let interval = Duration::from_millis(self.config.metadata_max_age_ms.max(1));
+        let task = watch_partition_counts(self.cluster.clone(), self.shared.clone(), assigned, interval);
+        self.metadata_watch = Some(tokio::spawn(task));
+    }
+
+    pub(super) fn stop_metadata_watch(&mut self) {
+        if let Some(h) = self.metadata_watch.take() {
+            h.abort();
+        }
     }
 
     pub(super) fn start_heartbeat(&mut self) {
@@ -379,6 +398,42 @@ impl Consumer {
             max_poll_interval: Duration::from_millis(u64::try_from(self.config.max_poll_interval_ms).unwrap_or(0)),
         };
         self.heartbeat = Some(tokio::spawn(task.run()));
+    }
+}
+
+/// The partition count of each of `topics` that exists (Metadata, which also refreshes the cache).
+async fn partition_counts(cluster: &Cluster, topics: &[String]) -> Result<BTreeMap<String, i32>> {
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let (metas, _) = cluster.fetch_metadata(Some(&refs)).await?;
+    Ok(metas.iter().map(|t| (t.name.clone(), t.num_partitions())).collect())
+}
+
+/// The leader's metadata watch (Java's leader compares its assignment snapshot with the metadata
+/// at every `metadata.max.age.ms` refresh): every `interval`, re-reads the subscribed topics;
+/// once a partition count differs from the one the assignment was made with (partitions added,
+/// a topic created or deleted), asks for a rejoin and stops. Failed look-ups are tried again at
+/// the next interval.
+async fn watch_partition_counts(
+    cluster: Arc<Cluster>,
+    shared: Arc<Shared>,
+    assigned: BTreeMap<String, i32>,
+    interval: Duration,
+) {
+    let topics: Vec<String> = assigned.keys().cloned().collect();
+    loop {
+        tokio::time::sleep(interval).await;
+        if shared.closed.load(Ordering::Acquire) {
+            return;
+        }
+        match partition_counts(&cluster, &topics).await {
+            Ok(now) if now != assigned => {
+                tracing::info!(?assigned, ?now, "subscribed topics' partitions changed; rejoining the group");
+                shared.request_rejoin();
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "metadata refresh of the subscribed topics failed"),
+        }
     }
 }
 

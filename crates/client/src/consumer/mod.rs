@@ -106,6 +106,10 @@ pub struct ConsumerConfig {
     pub fetch_max_wait_ms: u64,
     pub fetch_max_bytes: i32,
     pub max_partition_fetch_bytes: i32,
+    /// How often the group leader re-reads the metadata of the subscribed topics; when a topic's
+    /// partition count changed since its assignment, the group rebalances so that new
+    /// partitions get owners (Java's `metadata.max.age.ms`).
+    pub metadata_max_age_ms: u64,
 }
 
 impl ConsumerConfig {
@@ -127,6 +131,7 @@ impl ConsumerConfig {
             fetch_max_wait_ms: 500,
             fetch_max_bytes: 50 * 1024 * 1024,
             max_partition_fetch_bytes: 1024 * 1024,
+            metadata_max_age_ms: 300_000,
         }
     }
 
@@ -158,6 +163,10 @@ pub struct Consumer {
     shared: Arc<Shared>,
     coordinator: Option<Connection>,
     heartbeat: Option<tokio::task::JoinHandle<()>>,
+    /// As group leader: the partition count of each topic the last assignment was made with.
+    assigned_metadata: Option<BTreeMap<String, i32>>,
+    /// As group leader: re-reads that metadata and asks for a rejoin when it changed.
+    metadata_watch: Option<tokio::task::JoinHandle<()>>,
     /// `Some` after `subscribe`.
     subscription: Option<Vec<String>>,
     /// In a mutex only to keep `Consumer: Sync` (futures of its methods hold `&self`).
@@ -215,6 +224,8 @@ impl Consumer {
             shared: Arc::new(Shared::new()),
             coordinator: None,
             heartbeat: None,
+            assigned_metadata: None,
+            metadata_watch: None,
             subscription: None,
             listener: None,
             assignment: Vec::new(),
@@ -571,6 +582,7 @@ impl Consumer {
         if let Some(h) = self.heartbeat.take() {
             h.abort();
         }
+        self.stop_metadata_watch();
         if self.subscription.is_some() && self.config.group_instance_id.is_none() {
             let member_id = self.member_id();
             if !member_id.is_empty() {
@@ -591,6 +603,7 @@ impl Drop for Consumer {
         if let Some(h) = self.heartbeat.take() {
             h.abort();
         }
+        self.stop_metadata_watch();
         self.discard_fetch();
     }
 }

@@ -56,6 +56,7 @@ impl Consumer {
     /// One rebalance of this member, from giving up partitions to the new assignment.
     pub(super) async fn rejoin(&mut self) -> Result<()> {
         self.discard_fetch();
+        self.stop_metadata_watch();
         if self.shared.lost.swap(false, Ordering::AcqRel) {
             let owned = std::mem::take(&mut self.assignment);
             self.drop_partitions(&owned);
@@ -88,6 +89,7 @@ impl Consumer {
         self.shared.joining.store(false, Ordering::Release);
         let (assigned, _generation) = joined?;
         self.start_heartbeat();
+        self.start_metadata_watch();
         match self.protocol {
             RebalanceProtocol::Eager => {
                 self.assignment = assigned.clone();

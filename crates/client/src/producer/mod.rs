@@ -11,13 +11,12 @@
 //! **Idempotence** (on by default, needs acks=all): the producer gets a producer id and epoch
 //! (InitProducerId); each batch gets the partition's next sequence number when it is first
 //! sent, and a retry resends the very same bytes, so a broker that already appended it answers
-//! with the original offsets instead of appending twice. A partition with a batch waiting for a
-//! retry sends nothing until its in-flight batches have come back, then resends in sequence
-//! order; batches that were behind a failed one come back OUT_OF_ORDER_SEQUENCE_NUMBER and are
-//! retried too.
+//! with the original offsets instead of appending twice. Retries go back in sequence order,
+//! ahead of batches never sent; batches that were behind a failed one come back
+//! OUT_OF_ORDER_SEQUENCE_NUMBER and are retried too. When a partition's batches may go out, and
+//! the epoch bump after a batch is given up: [`sequence`].
 //!
-//! Not yet: transactions; bumping the epoch after a batch is given up (a later batch of that
-//! partition then fails with OUT_OF_ORDER_SEQUENCE_NUMBER until the producer is recreated).
+//! Not yet: transactions.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -39,6 +38,9 @@ use crate::cluster::{ClientConfig, Cluster};
 use crate::error::{Error, Result};
 use crate::partitioner::{DefaultPartitioner, PartitionInput, Partitioner};
 use crate::TopicPartition;
+use sequence::{Gate, Idempotence, Sequencing, Stamp};
+
+mod sequence;
 
 /// How many acknowledgements a Produce waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,11 +264,7 @@ struct PartitionQueue {
     /// Closed batches in send order; retried ones go back in sequence order.
     ready: VecDeque<Batch>,
     in_flight: usize,
-    next_sequence: i32,
-    /// Sequence after the last acknowledged batch.
-    acked_sequence: i32,
-    /// A batch waits for a retry: send nothing more until in-flight batches are back.
-    retrying: bool,
+    sequencing: Sequencing,
 }
 
 #[derive(Default)]
@@ -279,14 +277,16 @@ struct State {
     flushing: usize,
     closed: bool,
     refreshing: HashSet<String>,
+    /// `None` when not idempotent.
+    idempotence: Option<Idempotence>,
+    /// InitProducerId for a new producer id is under way.
+    producer_id_requested: bool,
 }
 
 struct Inner {
     config: ProducerConfig,
     cluster: Arc<Cluster>,
     partitioner: Arc<dyn Partitioner>,
-    /// `None` when not idempotent.
-    producer_id: Option<(i64, i16)>,
     state: Mutex<State>,
     /// Wakes the sender task.
     wake: Notify,
@@ -332,8 +332,10 @@ impl Producer {
             config,
             cluster,
             partitioner,
-            producer_id,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                idempotence: producer_id.map(|(id, epoch)| Idempotence::new(Stamp { id, epoch })),
+                ..State::default()
+            }),
             wake: Notify::new(),
             progress: Notify::new(),
         });
@@ -346,9 +348,10 @@ impl Producer {
         &self.inner.cluster
     }
 
-    /// The producer id and epoch, when idempotent.
+    /// The producer id and current epoch, when idempotent. The epoch grows when a batch that was
+    /// sent is given up (see [`sequence`]).
     pub fn producer_id(&self) -> Option<(i64, i16)> {
-        self.inner.producer_id
+        self.inner.lock().idempotence.as_ref().map(|i| (i.current.id, i.current.epoch))
     }
 
     /// Partitions `record` and appends it to its partition's batch. Returns once the record is
@@ -367,7 +370,12 @@ impl Producer {
                 message: Some(format!("larger than max_request_size {}", inner.config.max_request_size)),
             });
         }
-        let meta = inner.cluster.topic(&record.topic).await?;
+        let mut meta = inner.cluster.topic(&record.topic).await?;
+        if record.partition.is_some_and(|p| p >= meta.num_partitions()) {
+            // The cached metadata may predate partitions added since: look again once.
+            inner.cluster.invalidate(&record.topic);
+            meta = inner.cluster.topic(&record.topic).await?;
+        }
         let partition = match record.partition {
             Some(p) => p,
             None => {
@@ -524,6 +532,7 @@ async fn run_sender(inner: Arc<Inner>) {
         for topic in refresh {
             spawn_refresh(inner.clone(), topic);
         }
+        spawn_new_producer_id(&inner);
         for send in sends {
             dispatch(&inner, send).await;
         }
@@ -554,6 +563,38 @@ fn spawn_refresh(inner: Arc<Inner>, topic: String) {
     });
 }
 
+/// Gets a new producer id once the epoch is exhausted (retrying until it comes).
+fn spawn_new_producer_id(inner: &Arc<Inner>) {
+    {
+        let mut state = inner.lock();
+        let needed = state.idempotence.as_ref().is_some_and(|i| i.new_id_needed);
+        if !needed || state.producer_id_requested {
+            return;
+        }
+        state.producer_id_requested = true;
+    }
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        loop {
+            match init_producer_id(&inner.cluster).await {
+                Ok((id, epoch)) => {
+                    let mut state = inner.lock();
+                    state.producer_id_requested = false;
+                    if let Some(i) = state.idempotence.as_mut() {
+                        i.set_new_id(Stamp { id, epoch });
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "InitProducerId for a new producer id failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(inner.config.retry_backoff_ms)).await;
+                }
+            }
+        }
+        inner.wake.notify_one();
+    });
+}
+
 /// Picks the batches to send now; returns them by broker, the next time something becomes due,
 /// topics whose metadata needs a refresh, and whether the producer is closed and empty.
 fn drain(inner: &Inner) -> (Vec<Send>, Option<Instant>, Vec<String>, bool) {
@@ -570,6 +611,7 @@ fn drain(inner: &Inner) -> (Vec<Send>, Option<Instant>, Vec<String>, bool) {
     let mut refresh = Vec::new();
     let mut expired = Vec::new();
 
+    let mut idempotence = state.idempotence.as_mut();
     for (tp, q) in state.partitions.iter_mut() {
         if let Some(open) = &q.open {
             if send_all || now >= open.created + linger {
@@ -580,16 +622,16 @@ fn drain(inner: &Inner) -> (Vec<Send>, Option<Instant>, Vec<String>, bool) {
         }
         // Give up on batches that have waited too long and are not in flight.
         while q.ready.front().is_some_and(|b| now >= b.created + delivery_timeout) {
-            expired.push(q.ready.pop_front().expect("checked"));
+            let batch = q.ready.pop_front().expect("checked");
+            q.sequencing.failed(batch.base_sequence());
+            expired.push(batch);
         }
         let Some(front) = q.ready.front() else { continue };
         if let Some(at) = front.retry_after.filter(|at| *at > now) {
             due(at);
             continue;
         }
-        if q.retrying && q.in_flight > 0 {
-            continue;
-        }
+        let front_is_retry = front.encoded.is_some();
         let leader = inner.cluster.cached_topic(&tp.topic).and_then(|t| t.leader(tp.partition));
         let Some(node) = leader else {
             if state.refreshing.insert(tp.topic.clone()) {
@@ -601,18 +643,20 @@ fn drain(inner: &Inner) -> (Vec<Send>, Option<Instant>, Vec<String>, bool) {
         if in_flight >= config.max_in_flight && !by_node.contains_key(&node) {
             continue;
         }
+        match q.sequencing.gate(idempotence.as_deref_mut(), front_is_retry, q.in_flight) {
+            Gate::Wait => continue,
+            Gate::Send => {}
+            Gate::SendRestamped => {
+                for b in q.ready.iter_mut() {
+                    b.encoded = None;
+                }
+            }
+        }
         let mut batch = q.ready.pop_front().expect("checked");
-        q.retrying = false;
         q.in_flight += 1;
         if batch.encoded.is_none() {
-            let (producer_id, producer_epoch, base_sequence) = match inner.producer_id {
-                Some((id, epoch)) => {
-                    let seq = q.next_sequence;
-                    q.next_sequence = q.next_sequence.wrapping_add(batch.records.len() as i32) & i32::MAX;
-                    (id, epoch, seq)
-                }
-                None => (-1, -1, -1),
-            };
+            let (producer_id, producer_epoch, base_sequence) =
+                q.sequencing.stamp(idempotence.as_deref(), batch.records.len());
             let opts = BatchOptions {
                 compression: config.compression,
                 producer_id,
@@ -779,9 +823,7 @@ fn complete(inner: &Inner, node: i32, results: Vec<BatchResult>) {
             q.in_flight -= 1;
             let error = match result {
                 Ok(offsets) => {
-                    if let Some(seq) = batch.base_sequence() {
-                        q.acked_sequence = seq.wrapping_add(batch.records.len() as i32) & i32::MAX;
-                    }
+                    q.sequencing.acked(batch.base_sequence(), batch.records.len());
                     finish(state, batch, Ok(offsets));
                     continue;
                 }
@@ -789,11 +831,12 @@ fn complete(inner: &Inner, node: i32, results: Vec<BatchResult>) {
             };
             // Behind a batch that is being retried: the broker saw a gap, not a real error.
             let behind_a_retry = error.kafka_error() == Some(ResponseError::OutOfOrderSequenceNumber)
-                && batch.base_sequence().is_some_and(|s| s != q.acked_sequence);
+                && q.sequencing.behind_unacked(batch.base_sequence());
             let timed_out = now >= batch.created + Duration::from_millis(config.delivery_timeout_ms);
             let retry = !timed_out && (behind_a_retry || (error.is_retriable() && batch.attempts < config.retries));
             if !retry {
-                tracing::debug!(tp = %batch.tp, %error, "batch failed");
+                tracing::debug!(tp = %batch.tp, seq = ?batch.base_sequence(), %error, "batch failed");
+                q.sequencing.failed(batch.base_sequence());
                 let error = if timed_out && error.is_retriable() {
                     Error::DeliveryTimeout {
                         topic: batch.tp.topic.clone(),
@@ -807,7 +850,7 @@ fn complete(inner: &Inner, node: i32, results: Vec<BatchResult>) {
                 finish(state, batch, Err(error));
                 continue;
             }
-            tracing::debug!(tp = %batch.tp, %error, attempt = batch.attempts, "retrying batch");
+            tracing::debug!(tp = %batch.tp, seq = ?batch.base_sequence(), %error, attempt = batch.attempts, "retrying batch");
             if error.needs_metadata_refresh() {
                 invalidate.insert(batch.tp.topic.clone());
             }
@@ -828,7 +871,6 @@ fn complete(inner: &Inner, node: i32, results: Vec<BatchResult>) {
                 })
                 .unwrap_or(q.ready.len());
             q.ready.insert(at, batch);
-            q.retrying = true;
         }
     }
     for topic in invalidate {

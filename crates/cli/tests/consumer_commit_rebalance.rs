@@ -1,0 +1,210 @@
+//! A commit answered REBALANCE_IN_PROGRESS (SEMANTICS C6): `commit_sync` fails with the typed,
+//! non-fatal `Error::RebalanceInProgress` (Java's RebalanceInProgressException), the next `poll`
+//! rejoins the group (a new generation), the uncommitted records come again, and a commit after
+//! the rejoin succeeds.
+//!
+//! A real broker answers a commit so only between a member's JoinGroup and SyncGroup, which a
+//! consumer that joins inside `poll` never shows; so a proxy between the consumer and the real
+//! Sluice broker answers one OffsetCommit itself, in its place in the connection's response
+//! order. Sluice only: the broker must advertise the proxy (`--advertise`), which the Kafka
+//! fixture does not offer.
+
+mod common;
+mod consumer_support;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::unique_topic;
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use sluice_client::{
+    Admin, ClientConfig, Consumer, Error, NewTopic, Producer, ProducerConfig, ProducerRecord, TopicPartition,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+
+const SETTLE: Duration = Duration::from_secs(30);
+const REBALANCE_IN_PROGRESS: i16 = 27;
+
+/// A response the client is owed, in request order: the broker's, or one the proxy made up.
+enum Owed {
+    Broker,
+    Forged(Vec<u8>),
+}
+
+struct ToClient {
+    owed: VecDeque<Owed>,
+    write: OwnedWriteHalf,
+}
+
+impl ToClient {
+    /// Writes the forged responses now at the head of the order.
+    async fn flush_forged(&mut self) {
+        while let Some(Owed::Forged(_)) = self.owed.front() {
+            let Some(Owed::Forged(frame)) = self.owed.pop_front() else { unreachable!() };
+            let _ = self.write.write_all(&frame).await;
+        }
+    }
+}
+
+/// Forwards everything, except that while `armed` it answers the next OffsetCommit itself with
+/// REBALANCE_IN_PROGRESS for every partition (and disarms).
+async fn start_proxy(listener: TcpListener, broker_addr: String, armed: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(broker) = TcpStream::connect(&broker_addr).await else { return };
+            let (mut client_read, client_write) = client.into_split();
+            let (mut broker_read, mut broker_write) = broker.into_split();
+            let to_client = Arc::new(Mutex::new(ToClient { owed: VecDeque::new(), write: client_write }));
+            let (armed, t) = (armed.clone(), to_client.clone());
+            tokio::spawn(async move {
+                while let Some(frame) = read_frame(&mut client_read).await {
+                    let forged = if armed.load(Ordering::SeqCst) { forge_commit_refusal(&frame) } else { None };
+                    let mut to_client = t.lock().await;
+                    match forged {
+                        Some(response) => {
+                            armed.store(false, Ordering::SeqCst);
+                            to_client.owed.push_back(Owed::Forged(response));
+                            to_client.flush_forged().await;
+                        }
+                        None => {
+                            to_client.owed.push_back(Owed::Broker);
+                            drop(to_client);
+                            if broker_write.write_all(&frame).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                while let Some(frame) = read_frame(&mut broker_read).await {
+                    let mut to_client = to_client.lock().await;
+                    to_client.owed.pop_front();
+                    if to_client.write.write_all(&frame).await.is_err() {
+                        break;
+                    }
+                    to_client.flush_forged().await;
+                }
+            });
+        }
+    });
+}
+
+/// One length-prefixed frame, prefix included.
+async fn read_frame(s: &mut tokio::net::tcp::OwnedReadHalf) -> Option<Vec<u8>> {
+    let len = s.read_i32().await.ok()?;
+    let mut frame = len.to_be_bytes().to_vec();
+    frame.resize(4 + len as usize, 0);
+    s.read_exact(&mut frame[4..]).await.ok()?;
+    Some(frame)
+}
+
+/// For an OffsetCommit request frame, the framed response refusing every partition.
+fn forge_commit_refusal(frame: &[u8]) -> Option<Vec<u8>> {
+    let key = i16::from_be_bytes([frame[4], frame[5]]);
+    if key != ApiKey::OffsetCommit as i16 {
+        return None;
+    }
+    let version = i16::from_be_bytes([frame[6], frame[7]]);
+    let mut body: &[u8] = &frame[4..];
+    let header = RequestHeader::decode(&mut body, ApiKey::OffsetCommit.request_header_version(version)).ok()?;
+    let request = OffsetCommitRequest::decode(&mut body, version).ok()?;
+    let response = OffsetCommitResponse::default().with_topics(
+        request
+            .topics
+            .iter()
+            .map(|t| {
+                OffsetCommitResponseTopic::default().with_name(t.name.clone()).with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(REBALANCE_IN_PROGRESS)
+                        })
+                        .collect(),
+                )
+            })
+            .collect(),
+    );
+    let mut out: Vec<u8> = Vec::new();
+    ResponseHeader::default()
+        .with_correlation_id(header.correlation_id)
+        .encode(&mut out, ApiKey::OffsetCommit.response_header_version(version))
+        .ok()?;
+    response.encode(&mut out, version).ok()?;
+    let mut framed = (out.len() as i32).to_be_bytes().to_vec();
+    framed.extend_from_slice(&out);
+    Some(framed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_refused_rebalance_in_progress_is_typed_and_the_next_poll_rejoins_c6() {
+    if consumer_support::against_kafka() {
+        eprintln!("skipped against Kafka: needs a broker advertising the proxy");
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let proxy_addr = listener.local_addr().expect("proxy address").to_string();
+    let broker = common::Broker::start_with(&["--advertise", &proxy_addr, "--group-initial-rebalance-delay-ms", "0"]);
+    let armed = Arc::new(AtomicBool::new(false));
+    start_proxy(listener, broker.addr().to_string(), armed.clone()).await;
+
+    let topic = unique_topic("commit-rip");
+    let admin = Admin::connect(ClientConfig::new(&proxy_addr)).await.expect("admin");
+    admin.create_topic(NewTopic::new(&topic, 1, 1)).await.expect("create topic");
+    let producer = Producer::new(ProducerConfig::new(&proxy_addr)).await.expect("producer");
+    for i in 0..3 {
+        producer.send(ProducerRecord::new(&topic).value(format!("v{i}"))).await.expect("send").await.expect("ack");
+    }
+    producer.close().await.expect("close producer");
+
+    let mut config = sluice_client::ConsumerConfig::new(&proxy_addr).group(unique_topic("commit-rip-group"));
+    config.auto_offset_reset = sluice_client::AutoOffsetReset::Earliest;
+    config.enable_auto_commit = false;
+    config.heartbeat_interval_ms = 200;
+    config.session_timeout_ms = 10_000;
+    let mut consumer = Consumer::new(config).await.expect("consumer");
+    consumer.subscribe(vec![topic.clone()]).await.expect("subscribe");
+    let mut read = 0;
+    let deadline = Instant::now() + SETTLE;
+    while read < 3 {
+        assert!(Instant::now() < deadline, "read {read} of 3 records");
+        read += consumer.poll(Duration::from_millis(100)).await.expect("poll").len();
+    }
+    let generation = consumer.generation_id();
+    let tp = TopicPartition::new(topic.clone(), 0);
+
+    armed.store(true, Ordering::SeqCst);
+    let e = consumer.commit_sync().await.expect_err("the proxy refuses this commit");
+    assert!(matches!(e, Error::RebalanceInProgress { .. }), "{e:?}");
+    assert_eq!(e.kafka_error(), Some(sluice_client::error::ResponseError::RebalanceInProgress));
+    assert!(e.to_string().contains("call poll"), "says what to do: {e}");
+    assert!(!armed.load(Ordering::SeqCst), "the refusal came from the proxy");
+
+    // The next poll rejoins (a new generation, the same partition). Nothing was committed, so
+    // the records come again from the committed position (auto_offset_reset earliest), as with
+    // Java's eager rebalance; then the commit goes through.
+    let deadline = Instant::now() + SETTLE;
+    let mut again = Vec::new();
+    while consumer.generation_id() <= generation || again.len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "generation {} (was {generation}), read again {again:?}",
+            consumer.generation_id()
+        );
+        again.extend(consumer.poll(Duration::from_millis(100)).await.expect("poll").iter().map(|r| r.offset));
+    }
+    assert_eq!(again, vec![0, 1, 2], "read again from the last successful commit (none)");
+    assert_eq!(consumer.assignment(), &[tp.clone()][..]);
+    consumer.commit_sync().await.expect("commit after the rejoin");
+    assert_eq!(consumer.committed(std::slice::from_ref(&tp)).await.expect("committed").get(&tp), Some(&3));
+    consumer.close().await.expect("close");
+}
