@@ -1,19 +1,23 @@
-//! A commit answered REBALANCE_IN_PROGRESS (SEMANTICS C6): `commit_sync` fails with the typed,
-//! non-fatal `Error::RebalanceInProgress` (Java's RebalanceInProgressException), the next `poll`
-//! rejoins the group (a new generation), the uncommitted records come again, and a commit after
-//! the rejoin succeeds.
+//! Commits refused by the coordinator (SEMANTICS C6):
+//! - REBALANCE_IN_PROGRESS: `commit_sync` fails with the typed, non-fatal
+//!   `Error::RebalanceInProgress` (Java's RebalanceInProgressException), the next `poll` rejoins
+//!   the group (a new generation), the uncommitted records come again, and a commit after the
+//!   rejoin succeeds;
+//! - NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE: `commit_sync` looks the coordinator up again
+//!   and retries until `default_api_timeout_ms`, so a passing refusal is invisible and a lasting
+//!   one fails after that time.
 //!
-//! A real broker answers a commit so only between a member's JoinGroup and SyncGroup, which a
-//! consumer that joins inside `poll` never shows; so a proxy between the consumer and the real
-//! Sluice broker answers one OffsetCommit itself, in its place in the connection's response
-//! order. Sluice only: the broker must advertise the proxy (`--advertise`), which the Kafka
+//! A real broker answers a commit so only in moments a test cannot arrange (between a member's
+//! JoinGroup and SyncGroup, or while the coordinator moves); so a proxy between the consumer and
+//! the real Sluice broker answers OffsetCommits itself, in their place in the connection's
+//! response order. Sluice only: the broker must advertise the proxy (`--advertise`), which the Kafka
 //! fixture does not offer.
 
 mod common;
 mod consumer_support;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,8 @@ use tokio::sync::Mutex;
 
 const SETTLE: Duration = Duration::from_secs(30);
 const REBALANCE_IN_PROGRESS: i16 = 27;
+const NOT_COORDINATOR: i16 = 16;
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 
 /// A response the client is owed, in request order: the broker's, or one the proxy made up.
 enum Owed {
@@ -53,9 +59,9 @@ impl ToClient {
     }
 }
 
-/// Forwards everything, except that while `armed` it answers the next OffsetCommit itself with
-/// REBALANCE_IN_PROGRESS for every partition (and disarms).
-async fn start_proxy(listener: TcpListener, broker_addr: String, armed: Arc<AtomicBool>) {
+/// Forwards everything, except that while `armed` is above 0 it answers the next OffsetCommit
+/// itself with `code` for every partition (and counts `armed` down).
+async fn start_proxy(listener: TcpListener, broker_addr: String, code: i16, armed: Arc<AtomicUsize>) {
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let Ok(broker) = TcpStream::connect(&broker_addr).await else { return };
@@ -65,11 +71,12 @@ async fn start_proxy(listener: TcpListener, broker_addr: String, armed: Arc<Atom
             let (armed, t) = (armed.clone(), to_client.clone());
             tokio::spawn(async move {
                 while let Some(frame) = read_frame(&mut client_read).await {
-                    let forged = if armed.load(Ordering::SeqCst) { forge_commit_refusal(&frame) } else { None };
+                    let forged =
+                        if armed.load(Ordering::SeqCst) > 0 { forge_commit_refusal(&frame, code) } else { None };
                     let mut to_client = t.lock().await;
                     match forged {
                         Some(response) => {
-                            armed.store(false, Ordering::SeqCst);
+                            let _ = armed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
                             to_client.owed.push_back(Owed::Forged(response));
                             to_client.flush_forged().await;
                         }
@@ -107,7 +114,7 @@ async fn read_frame(s: &mut tokio::net::tcp::OwnedReadHalf) -> Option<Vec<u8>> {
 }
 
 /// For an OffsetCommit request frame, the framed response refusing every partition.
-fn forge_commit_refusal(frame: &[u8]) -> Option<Vec<u8>> {
+fn forge_commit_refusal(frame: &[u8], code: i16) -> Option<Vec<u8>> {
     let key = i16::from_be_bytes([frame[4], frame[5]]);
     if key != ApiKey::OffsetCommit as i16 {
         return None;
@@ -127,7 +134,7 @@ fn forge_commit_refusal(frame: &[u8]) -> Option<Vec<u8>> {
                         .map(|p| {
                             OffsetCommitResponsePartition::default()
                                 .with_partition_index(p.partition_index)
-                                .with_error_code(REBALANCE_IN_PROGRESS)
+                                .with_error_code(code)
                         })
                         .collect(),
                 )
@@ -145,19 +152,23 @@ fn forge_commit_refusal(frame: &[u8]) -> Option<Vec<u8>> {
     Some(framed)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn commit_refused_rebalance_in_progress_is_typed_and_the_next_poll_rejoins_c6() {
-    if consumer_support::against_kafka() {
-        eprintln!("skipped against Kafka: needs a broker advertising the proxy");
-        return;
-    }
+/// A Sluice broker behind a refusing proxy, a 1-partition topic with 3 records, and a group
+/// consumer (manual commits) that has read them.
+struct Setup {
+    _broker: common::Broker,
+    armed: Arc<AtomicUsize>,
+    consumer: Consumer,
+    topic: String,
+}
+
+async fn setup(code: i16, prefix: &str, default_api_timeout_ms: u64) -> Setup {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
     let proxy_addr = listener.local_addr().expect("proxy address").to_string();
     let broker = common::Broker::start_with(&["--advertise", &proxy_addr, "--group-initial-rebalance-delay-ms", "0"]);
-    let armed = Arc::new(AtomicBool::new(false));
-    start_proxy(listener, broker.addr().to_string(), armed.clone()).await;
+    let armed = Arc::new(AtomicUsize::new(0));
+    start_proxy(listener, broker.addr().to_string(), code, armed.clone()).await;
 
-    let topic = unique_topic("commit-rip");
+    let topic = unique_topic(prefix);
     let admin = Admin::connect(ClientConfig::new(&proxy_addr)).await.expect("admin");
     admin.create_topic(NewTopic::new(&topic, 1, 1)).await.expect("create topic");
     let producer = Producer::new(ProducerConfig::new(&proxy_addr)).await.expect("producer");
@@ -166,11 +177,12 @@ async fn commit_refused_rebalance_in_progress_is_typed_and_the_next_poll_rejoins
     }
     producer.close().await.expect("close producer");
 
-    let mut config = sluice_client::ConsumerConfig::new(&proxy_addr).group(unique_topic("commit-rip-group"));
+    let mut config = sluice_client::ConsumerConfig::new(&proxy_addr).group(unique_topic(&format!("{prefix}-group")));
     config.auto_offset_reset = sluice_client::AutoOffsetReset::Earliest;
     config.enable_auto_commit = false;
     config.heartbeat_interval_ms = 200;
     config.session_timeout_ms = 10_000;
+    config.default_api_timeout_ms = default_api_timeout_ms;
     let mut consumer = Consumer::new(config).await.expect("consumer");
     consumer.subscribe(vec![topic.clone()]).await.expect("subscribe");
     let mut read = 0;
@@ -179,15 +191,66 @@ async fn commit_refused_rebalance_in_progress_is_typed_and_the_next_poll_rejoins
         assert!(Instant::now() < deadline, "read {read} of 3 records");
         read += consumer.poll(Duration::from_millis(100)).await.expect("poll").len();
     }
+    Setup { _broker: broker, armed, consumer, topic }
+}
+
+/// C6: a commit refused NOT_COORDINATOR twice is retried (the coordinator looked up again) and
+/// lands; `commit_sync` returns Ok and the offset is committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_sync_retries_not_coordinator_until_it_lands_c6() {
+    if consumer_support::against_kafka() {
+        eprintln!("skipped against Kafka: needs a broker advertising the proxy");
+        return;
+    }
+    let Setup { _broker, armed, mut consumer, topic } = setup(NOT_COORDINATOR, "commit-nc", 60_000).await;
+    let tp = TopicPartition::new(topic.clone(), 0);
+    armed.store(2, Ordering::SeqCst);
+    consumer.commit_sync().await.expect("commit_sync retries past NOT_COORDINATOR");
+    assert_eq!(armed.load(Ordering::SeqCst), 0, "both refusals were served (the commit was retried)");
+    assert_eq!(consumer.committed(std::slice::from_ref(&tp)).await.expect("committed").get(&tp), Some(&3));
+    consumer.close().await.expect("close");
+}
+
+/// C6: a coordinator that stays unavailable fails `commit_sync` once `default_api_timeout_ms`
+/// has passed, with the broker's error, and nothing is committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_sync_gives_up_after_default_api_timeout_c6() {
+    if consumer_support::against_kafka() {
+        eprintln!("skipped against Kafka: needs a broker advertising the proxy");
+        return;
+    }
+    let Setup { _broker, armed, mut consumer, topic } = setup(COORDINATOR_NOT_AVAILABLE, "commit-cna", 1_000).await;
+    let tp = TopicPartition::new(topic.clone(), 0);
+    armed.store(usize::MAX, Ordering::SeqCst);
+    let started = Instant::now();
+    let e = consumer.commit_sync().await.expect_err("the coordinator never accepts");
+    let took = started.elapsed();
+    assert_eq!(e.kafka_error(), Some(sluice_client::error::ResponseError::CoordinatorNotAvailable), "{e:?}");
+    assert!(took >= Duration::from_millis(800), "gave up after {took:?}, before default_api_timeout_ms");
+    assert!(took < Duration::from_secs(10), "gave up only after {took:?}");
+    let refused = usize::MAX - armed.load(Ordering::SeqCst);
+    assert!(refused >= 3, "retried: {refused} attempts refused");
+    armed.store(0, Ordering::SeqCst);
+    assert_eq!(consumer.committed(std::slice::from_ref(&tp)).await.expect("committed").get(&tp), Some(&-1));
+    consumer.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_refused_rebalance_in_progress_is_typed_and_the_next_poll_rejoins_c6() {
+    if consumer_support::against_kafka() {
+        eprintln!("skipped against Kafka: needs a broker advertising the proxy");
+        return;
+    }
+    let Setup { _broker, armed, mut consumer, topic } = setup(REBALANCE_IN_PROGRESS, "commit-rip", 60_000).await;
     let generation = consumer.generation_id();
     let tp = TopicPartition::new(topic.clone(), 0);
 
-    armed.store(true, Ordering::SeqCst);
+    armed.store(1, Ordering::SeqCst);
     let e = consumer.commit_sync().await.expect_err("the proxy refuses this commit");
     assert!(matches!(e, Error::RebalanceInProgress { .. }), "{e:?}");
     assert_eq!(e.kafka_error(), Some(sluice_client::error::ResponseError::RebalanceInProgress));
     assert!(e.to_string().contains("call poll"), "says what to do: {e}");
-    assert!(!armed.load(Ordering::SeqCst), "the refusal came from the proxy");
+    assert_eq!(armed.load(Ordering::SeqCst), 0, "the refusal came from the proxy");
 
     // The next poll rejoins (a new generation, the same partition). Nothing was committed, so
     // the records come again from the committed position (auto_offset_reset earliest), as with

@@ -9,14 +9,20 @@
 //!   [`Error::RebalanceInProgress`], which is not fatal: commit again after that poll (SEMANTICS
 //!   C6, as Java's RebalanceInProgressException). ILLEGAL_GENERATION and UNKNOWN_MEMBER_ID mean
 //!   the generation is lost (the next poll reports the partitions lost).
+//! - A synchronous commit retries what Java's commitSync retries (C6): the coordinator moved or
+//!   is not available (NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS:
+//!   the coordinator is looked up again), REQUEST_TIMED_OUT, and a broken or timed-out
+//!   connection, every `retry_backoff_ms` until `default_api_timeout_ms` has passed; then the
+//!   last error is returned. Group errors (above) are never retried.
 //! - Async commits go out at once, in call order, on the coordinator connection; `close` waits
-//!   for them.
+//!   for them (no retries, C7).
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
@@ -153,21 +159,31 @@ impl Consumer {
             return Ok(());
         }
         let group = self.group()?.to_string();
+        let deadline = Instant::now() + Duration::from_millis(self.config.default_api_timeout_ms);
+        loop {
+            let result = self.commit_once(offsets, &group).await;
+            let Err(e) = result else { return Ok(()) };
+            if !commit_retriable(&e) {
+                return Err(e);
+            }
+            if coordinator_stale(&e) {
+                self.coordinator = None;
+            }
+            let backoff = Duration::from_millis(self.config.retry_backoff_ms);
+            if Instant::now() + backoff >= deadline {
+                return Err(e);
+            }
+            tracing::debug!(group, error = %e, "commit failed; retrying");
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// One OffsetCommit to the group's coordinator (looked up when unknown).
+    async fn commit_once(&mut self, offsets: &BTreeMap<TopicPartition, i64>, group: &str) -> Result<()> {
         // The coordinator first: the request's instance id depends on its version.
         let conn = self.coordinator().await?;
         let request = self.commit_request(offsets)?;
-        let result = send_commit(&conn, request, &group, &self.shared).await;
-        if let Err(e) = &result {
-            if e.kafka_error().is_none()
-                || matches!(
-                    e.kafka_error(),
-                    Some(ResponseError::NotCoordinator | ResponseError::CoordinatorNotAvailable)
-                )
-            {
-                self.coordinator = None;
-            }
-        }
-        result
+        send_commit(&conn, request, group, &self.shared).await
     }
 
     /// Commits the current positions without waiting; see [`commit_offsets_async`](Self::commit_offsets_async).
@@ -214,6 +230,28 @@ impl Consumer {
         });
         self.async_commits.push(handle);
         CommitFuture { rx }
+    }
+}
+
+/// Failures a synchronous commit tries again (see the module invariants).
+fn commit_retriable(e: &Error) -> bool {
+    match e.kafka_error() {
+        None => matches!(e, Error::Unreachable { .. } | Error::Disconnected { .. } | Error::Timeout { .. }),
+        Some(k) => coordinator_stale(e) || matches!(k, ResponseError::RequestTimedOut),
+    }
+}
+
+/// The coordinator connection is no use any more: look the coordinator up again.
+fn coordinator_stale(e: &Error) -> bool {
+    match e.kafka_error() {
+        None => true,
+        Some(k) => matches!(
+            k,
+            ResponseError::NotCoordinator
+                | ResponseError::CoordinatorNotAvailable
+                | ResponseError::CoordinatorLoadInProgress
+                | ResponseError::RequestTimedOut
+        ),
     }
 }
 

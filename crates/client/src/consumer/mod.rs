@@ -110,6 +110,12 @@ pub struct ConsumerConfig {
     /// partition count changed since its assignment, the group rebalances so that new
     /// partitions get owners (Java's `metadata.max.age.ms`).
     pub metadata_max_age_ms: u64,
+    /// How long `commit_sync`/`commit_offsets` keep retrying a retriable failure (coordinator
+    /// moved or unavailable, a timed-out or broken connection) before giving up (Java's
+    /// `default.api.timeout.ms`).
+    pub default_api_timeout_ms: u64,
+    /// Pause between two such attempts (`retry.backoff.ms`).
+    pub retry_backoff_ms: u64,
 }
 
 impl ConsumerConfig {
@@ -132,6 +138,8 @@ impl ConsumerConfig {
             fetch_max_bytes: 50 * 1024 * 1024,
             max_partition_fetch_bytes: 1024 * 1024,
             metadata_max_age_ms: 300_000,
+            default_api_timeout_ms: 60_000,
+            retry_backoff_ms: 100,
         }
     }
 
