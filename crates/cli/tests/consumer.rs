@@ -13,10 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::unique_topic;
-use consumer_support::TestBroker as Broker;
+use consumer_support::{values, TestBroker as Broker};
 use sluice_client::{
-    Admin, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, Producer, ProducerConfig, ProducerRecord,
-    TopicPartition,
+    Admin, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, ProducerConfig, ProducerRecord, TopicPartition,
 };
 use tokio::sync::watch;
 
@@ -32,21 +31,7 @@ async fn create(broker: &Broker, topic: &str, partitions: i32) {
 
 /// Produces `values` round-robin over `partitions` (value i to partition i % partitions).
 async fn produce(broker: &Broker, topic: &str, partitions: i32, values: &[String]) {
-    let producer = Producer::new(ProducerConfig::new(broker.addr())).await.expect("producer");
-    let mut deliveries = Vec::new();
-    for (i, v) in values.iter().enumerate() {
-        let record = ProducerRecord::new(topic).value(v.clone()).partition(i as i32 % partitions);
-        deliveries.push(producer.send(record).await.expect("send"));
-    }
-    producer.flush().await.expect("flush");
-    for d in deliveries {
-        d.await.expect("delivered");
-    }
-    producer.close().await.expect("close");
-}
-
-fn values(n: usize, prefix: &str) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+    consumer_support::produce_values(broker.addr(), topic, values, |i| i as i32 % partitions).await;
 }
 
 fn config(broker: &Broker, group: Option<&str>) -> ConsumerConfig {

@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::unique_topic;
-use consumer_support::{create_topic, TestBroker};
+use consumer_support::{create_topic, values, TestBroker};
 use sluice_client::{
-    Admin, AutoOffsetReset, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, Producer, ProducerConfig,
-    ProducerRecord, RebalanceContext, RebalanceListener, TopicPartition,
+    Admin, AutoOffsetReset, ClientConfig, Consumer, ConsumerConfig, ConsumerRecord, RebalanceContext,
+    RebalanceListener, TopicPartition,
 };
 
 const SETTLE: Duration = Duration::from_secs(30);
@@ -26,21 +26,7 @@ fn config(broker: &TestBroker, group: Option<&str>) -> ConsumerConfig {
 }
 
 async fn produce(broker: &TestBroker, topic: &str, partition: i32, values: &[String]) {
-    let producer = Producer::new(ProducerConfig::new(broker.addr())).await.expect("producer");
-    let mut deliveries = Vec::new();
-    for v in values {
-        deliveries
-            .push(producer.send(ProducerRecord::new(topic).value(v.clone()).partition(partition)).await.expect("send"));
-    }
-    producer.flush().await.expect("flush");
-    for d in deliveries {
-        d.await.expect("delivered");
-    }
-    producer.close().await.expect("close");
-}
-
-fn values(n: usize, prefix: &str) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+    consumer_support::produce_values(broker.addr(), topic, values, |_| partition).await;
 }
 
 fn text(r: &ConsumerRecord) -> String {

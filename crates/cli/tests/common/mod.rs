@@ -260,9 +260,14 @@ pub fn unique_topic(prefix: &str) -> String {
 /// Client configuration shared by every client: the broker's address and short timeouts so
 /// that a broken broker fails a test quickly instead of hanging it.
 pub fn client_config(broker: &Broker) -> ClientConfig {
+    client_config_at(broker.addr())
+}
+
+/// [`client_config`] for a broker given by its address.
+pub fn client_config_at(addr: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
-        .set("bootstrap.servers", broker.addr())
+        .set("bootstrap.servers", addr)
         .set("socket.timeout.ms", "10000")
         .set("topic.metadata.refresh.interval.ms", "2000")
         .set("reconnect.backoff.ms", "50")

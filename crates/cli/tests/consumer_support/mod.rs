@@ -113,14 +113,7 @@ impl Drop for TestBroker {
 
 /// A librdkafka client configuration for `broker`, with short timeouts.
 pub fn rdkafka_config(broker: &TestBroker) -> rdkafka::ClientConfig {
-    let mut config = rdkafka::ClientConfig::new();
-    config
-        .set("bootstrap.servers", broker.addr())
-        .set("socket.timeout.ms", "10000")
-        .set("topic.metadata.refresh.interval.ms", "2000")
-        .set("reconnect.backoff.ms", "50")
-        .set("reconnect.backoff.max.ms", "500");
-    config
+    crate::common::client_config_at(broker.addr())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -680,6 +673,28 @@ pub async fn produce_per_partition(
         assert_eq!(ends[&p], per_partition, "end offset of {topic}/{p}");
     }
     ends
+}
+
+/// Produces `values` with the Sluice client, value i to partition `partition_of(i)`, and waits
+/// for every acknowledgement.
+pub async fn produce_values(addr: &str, topic: &str, values: &[String], partition_of: impl Fn(usize) -> i32) {
+    use sluice_client::{Producer, ProducerConfig, ProducerRecord};
+    let producer = Producer::new(ProducerConfig::new(addr)).await.expect("producer");
+    let mut deliveries = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let record = ProducerRecord::new(topic).value(v.clone()).partition(partition_of(i));
+        deliveries.push(producer.send(record).await.expect("send"));
+    }
+    producer.flush().await.expect("flush");
+    for d in deliveries {
+        d.await.expect("delivered");
+    }
+    producer.close().await.expect("close");
+}
+
+/// `n` distinct values `prefix-0`, `prefix-1`, ...
+pub fn values(n: usize, prefix: &str) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
 }
 
 /// The consumer settings the e2e tests share: manual commits from the earliest offset, short
