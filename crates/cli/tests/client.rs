@@ -5,12 +5,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use common::interposer::{Interposer, OnRequest, OnResponse};
 use common::{consume_all, unique_topic, Broker, Rec};
 use kafka_protocol::messages::{metadata_request::MetadataRequestTopic, ApiKey, MetadataRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -286,65 +287,28 @@ struct LosingProxy {
 }
 
 impl LosingProxy {
-    fn start(listener: TcpListener, broker_addr: String) -> LosingProxy {
-        let addr = listener.local_addr().unwrap().to_string();
+    fn start(listener: tokio::net::TcpListener, broker_addr: String) -> LosingProxy {
         let armed = Arc::new(AtomicBool::new(true));
         let dropped = Arc::new(AtomicUsize::new(0));
         let d = dropped.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let broker = TcpStream::connect(&broker_addr).expect("proxy reaches the broker");
-                let keys: Arc<Mutex<std::collections::VecDeque<i16>>> = Arc::default();
-                let (c2, b2, k2) = (client.try_clone().unwrap(), broker.try_clone().unwrap(), keys.clone());
-                // client -> broker: note each request's api key before forwarding it.
-                std::thread::spawn(move || {
-                    let (mut from, mut to) = (c2, b2);
-                    while let Some(frame) = read_frame(&mut from) {
-                        k2.lock().unwrap().push_back(i16::from_be_bytes([frame[4], frame[5]]));
-                        if to.write_all(&frame).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = to.shutdown(Shutdown::Both);
-                });
-                let (armed, dropped) = (armed.clone(), d.clone());
-                // broker -> client: forward responses, except the first Produce response.
-                std::thread::spawn(move || {
-                    let (mut from, mut to) = (broker, client);
-                    while let Some(frame) = read_frame(&mut from) {
-                        let key = keys.lock().unwrap().pop_front();
-                        if key == Some(0) && armed.swap(false, Ordering::SeqCst) {
-                            dropped.fetch_add(1, Ordering::SeqCst);
-                            break;
-                        }
-                        if to.write_all(&frame).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = to.shutdown(Shutdown::Both);
-                    let _ = from.shutdown(Shutdown::Both);
-                });
+        let on_response = move |request_key: i16, _: &[u8]| {
+            if request_key == 0 && armed.swap(false, Ordering::SeqCst) {
+                d.fetch_add(1, Ordering::SeqCst);
+                OnResponse::DropConnection
+            } else {
+                OnResponse::Forward
             }
-        });
-        LosingProxy { addr, dropped }
+        };
+        let proxy =
+            Interposer::start(listener, broker_addr, Arc::new(|_: &[u8]| OnRequest::Forward), Arc::new(on_response));
+        LosingProxy { addr: proxy.addr, dropped }
     }
-}
-
-/// One length-prefixed frame, prefix included.
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).ok()?;
-    let mut frame = len.to_vec();
-    frame.resize(4 + i32::from_be_bytes(len) as usize, 0);
-    s.read_exact(&mut frame[4..]).ok()?;
-    Some(frame)
 }
 
 /// Produces 50 records (5 per batch, several batches in flight) through a proxy that loses
 /// the first Produce response; returns the deliveries and the consumed values.
 async fn produce_through_losing_proxy(idempotent: bool) -> (Vec<RecordMetadata>, Vec<String>, usize) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_addr = listener.local_addr().unwrap().to_string();
     // The broker advertises the proxy, so every connection the client opens goes through it.
     let broker = Broker::start_with(&["--advertise", &proxy_addr]);

@@ -16,11 +16,11 @@
 mod common;
 mod consumer_support;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::interposer::{Interposer, OnRequest, OnResponse};
 use common::unique_topic;
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
 use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse, RequestHeader, ResponseHeader};
@@ -28,89 +28,29 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use sluice_client::{
     Admin, ClientConfig, Consumer, Error, NewTopic, Producer, ProducerConfig, ProducerRecord, TopicPartition,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Mutex;
+use tokio::net::TcpListener;
 
 const SETTLE: Duration = Duration::from_secs(30);
 const REBALANCE_IN_PROGRESS: i16 = 27;
 const NOT_COORDINATOR: i16 = 16;
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 
-/// A response the client is owed, in request order: the broker's, or one the proxy made up.
-enum Owed {
-    Broker,
-    Forged(Vec<u8>),
-}
-
-struct ToClient {
-    owed: VecDeque<Owed>,
-    write: OwnedWriteHalf,
-}
-
-impl ToClient {
-    /// Writes the forged responses now at the head of the order.
-    async fn flush_forged(&mut self) {
-        while let Some(Owed::Forged(_)) = self.owed.front() {
-            let Some(Owed::Forged(frame)) = self.owed.pop_front() else { unreachable!() };
-            let _ = self.write.write_all(&frame).await;
+/// A proxy that answers the next `armed` OffsetCommits itself with `code` for every partition
+/// (counting `armed` down) and forwards everything else.
+fn start_proxy(listener: TcpListener, broker_addr: String, code: i16, armed: Arc<AtomicUsize>) {
+    let on_request = move |frame: &[u8]| {
+        if armed.load(Ordering::SeqCst) == 0 {
+            return OnRequest::Forward;
         }
-    }
-}
-
-/// Forwards everything, except that while `armed` is above 0 it answers the next OffsetCommit
-/// itself with `code` for every partition (and counts `armed` down).
-async fn start_proxy(listener: TcpListener, broker_addr: String, code: i16, armed: Arc<AtomicUsize>) {
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Ok(broker) = TcpStream::connect(&broker_addr).await else { return };
-            let (mut client_read, client_write) = client.into_split();
-            let (mut broker_read, mut broker_write) = broker.into_split();
-            let to_client = Arc::new(Mutex::new(ToClient { owed: VecDeque::new(), write: client_write }));
-            let (armed, t) = (armed.clone(), to_client.clone());
-            tokio::spawn(async move {
-                while let Some(frame) = read_frame(&mut client_read).await {
-                    let forged =
-                        if armed.load(Ordering::SeqCst) > 0 { forge_commit_refusal(&frame, code) } else { None };
-                    let mut to_client = t.lock().await;
-                    match forged {
-                        Some(response) => {
-                            let _ = armed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-                            to_client.owed.push_back(Owed::Forged(response));
-                            to_client.flush_forged().await;
-                        }
-                        None => {
-                            to_client.owed.push_back(Owed::Broker);
-                            drop(to_client);
-                            if broker_write.write_all(&frame).await.is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
-            tokio::spawn(async move {
-                while let Some(frame) = read_frame(&mut broker_read).await {
-                    let mut to_client = to_client.lock().await;
-                    to_client.owed.pop_front();
-                    if to_client.write.write_all(&frame).await.is_err() {
-                        break;
-                    }
-                    to_client.flush_forged().await;
-                }
-            });
+        match forge_commit_refusal(frame, code) {
+            Some(response) => {
+                let _ = armed.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+                OnRequest::Answer(response)
+            }
+            None => OnRequest::Forward,
         }
-    });
-}
-
-/// One length-prefixed frame, prefix included.
-async fn read_frame(s: &mut tokio::net::tcp::OwnedReadHalf) -> Option<Vec<u8>> {
-    let len = s.read_i32().await.ok()?;
-    let mut frame = len.to_be_bytes().to_vec();
-    frame.resize(4 + len as usize, 0);
-    s.read_exact(&mut frame[4..]).await.ok()?;
-    Some(frame)
+    };
+    Interposer::start(listener, broker_addr, Arc::new(on_request), Arc::new(|_, _: &[u8]| OnResponse::Forward));
 }
 
 /// For an OffsetCommit request frame, the framed response refusing every partition.
@@ -166,7 +106,7 @@ async fn setup(code: i16, prefix: &str, default_api_timeout_ms: u64) -> Setup {
     let proxy_addr = listener.local_addr().expect("proxy address").to_string();
     let broker = common::Broker::start_with(&["--advertise", &proxy_addr, "--group-initial-rebalance-delay-ms", "0"]);
     let armed = Arc::new(AtomicUsize::new(0));
-    start_proxy(listener, broker.addr().to_string(), code, armed.clone()).await;
+    start_proxy(listener, broker.addr().to_string(), code, armed.clone());
 
     let topic = unique_topic(prefix);
     let admin = Admin::connect(ClientConfig::new(&proxy_addr)).await.expect("admin");

@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::interposer::{api_key, Interposer, OnRequest, OnResponse};
 use common::unique_topic;
 use consumer_support::TestBroker;
 use sluice_client::{
     Admin, ClientConfig, Error, NewTopic, OffsetSpec, Producer, ProducerConfig, ProducerRecord, TopicPartition,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// Bound on the whole produce phase: records are tiny, so this only trips on a stall.
 const DELIVERY_BOUND: Duration = Duration::from_secs(30);
@@ -83,39 +83,16 @@ struct SwallowingProxy {
 }
 
 impl SwallowingProxy {
-    async fn start(listener: TcpListener, broker_addr: String) -> SwallowingProxy {
-        let addr = listener.local_addr().expect("proxy address").to_string();
+    fn start(listener: TcpListener, broker_addr: String) -> SwallowingProxy {
         let swallow = Arc::new(AtomicBool::new(false));
         let s = swallow.clone();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let Ok(broker) = TcpStream::connect(&broker_addr).await else { return };
-                let (mut client_read, mut client_write) = client.into_split();
-                let (mut broker_read, mut broker_write) = broker.into_split();
-                let swallow = s.clone();
-                tokio::spawn(async move {
-                    while let Ok(len) = client_read.read_i32().await {
-                        let mut frame = vec![0u8; len as usize];
-                        if client_read.read_exact(&mut frame).await.is_err() {
-                            break;
-                        }
-                        let api_key = i16::from_be_bytes([frame[0], frame[1]]);
-                        if api_key == 0 && swallow.load(Ordering::SeqCst) {
-                            continue;
-                        }
-                        if broker_write.write_all(&len.to_be_bytes()).await.is_err()
-                            || broker_write.write_all(&frame).await.is_err()
-                        {
-                            break;
-                        }
-                    }
-                });
-                tokio::spawn(async move {
-                    let _ = tokio::io::copy(&mut broker_read, &mut client_write).await;
-                });
-            }
-        });
-        SwallowingProxy { addr, swallow }
+        let on_request = move |frame: &[u8]| match api_key(frame) == 0 && s.load(Ordering::SeqCst) {
+            true => OnRequest::Swallow,
+            false => OnRequest::Forward,
+        };
+        let proxy =
+            Interposer::start(listener, broker_addr, Arc::new(on_request), Arc::new(|_, _: &[u8]| OnResponse::Forward));
+        SwallowingProxy { addr: proxy.addr, swallow }
     }
 }
 
@@ -135,7 +112,7 @@ async fn a_batch_given_up_bumps_the_epoch_and_later_records_are_appended() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
     let proxy_addr = listener.local_addr().expect("proxy address").to_string();
     let broker = common::Broker::start_with(&["--advertise", &proxy_addr]);
-    let proxy = SwallowingProxy::start(listener, broker.addr().to_string()).await;
+    let proxy = SwallowingProxy::start(listener, broker.addr().to_string());
     let topic = unique_topic("idem-bump");
     let admin = Admin::connect(ClientConfig::new(&proxy.addr)).await.expect("admin");
     admin.create_topic(NewTopic::new(&topic, 1, 1)).await.expect("create topic");

@@ -5,6 +5,8 @@
 //! it, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+pub mod interposer;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
