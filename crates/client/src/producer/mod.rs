@@ -354,9 +354,27 @@ impl Producer {
         self.inner.lock().idempotence.as_ref().map(|i| (i.current.id, i.current.epoch))
     }
 
+    /// The topic's metadata for `send`: a metadata request that fails on a broken or timed-out
+    /// connection is tried again (another connection may answer) until `delivery_timeout_ms`,
+    /// as Java's send waits for metadata through such failures; other errors return at once.
+    async fn topic_metadata(&self, topic: &str) -> Result<Arc<crate::cluster::TopicMetadata>> {
+        let inner = &self.inner;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(inner.config.delivery_timeout_ms);
+        loop {
+            match inner.cluster.topic(topic).await {
+                Err(e) if e.is_retriable() && tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(topic, error = %e, "metadata for send failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(inner.config.retry_backoff_ms)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Partitions `record` and appends it to its partition's batch. Returns once the record is
     /// buffered (waiting for buffer space if `buffer_memory` is used up); the future resolves
-    /// when it is acknowledged. Fails at once for an unknown topic or partition.
+    /// when it is acknowledged. Fails at once for an unknown topic or partition; a metadata
+    /// request that fails on a broken connection is retried until `delivery_timeout_ms`.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture> {
         let inner = &self.inner;
         if inner.lock().closed {
@@ -370,11 +388,11 @@ impl Producer {
                 message: Some(format!("larger than max_request_size {}", inner.config.max_request_size)),
             });
         }
-        let mut meta = inner.cluster.topic(&record.topic).await?;
+        let mut meta = self.topic_metadata(&record.topic).await?;
         if record.partition.is_some_and(|p| p >= meta.num_partitions()) {
             // The cached metadata may predate partitions added since: look again once.
             inner.cluster.invalidate(&record.topic);
-            meta = inner.cluster.topic(&record.topic).await?;
+            meta = self.topic_metadata(&record.topic).await?;
         }
         let partition = match record.partition {
             Some(p) => p,
