@@ -47,6 +47,17 @@ pub mod error;
 pub mod partitioner;
 pub mod producer;
 
+/// The one-worker tokio runtime a blocking facade (`BlockingProducer`, `BlockingConsumer`) owns:
+/// the async client and its background tasks run on it, and the facade blocks on it.
+pub(crate) fn blocking_runtime(what: &str) -> error::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(format!("sluice-{what}"))
+        .enable_all()
+        .build()
+        .map_err(|e| error::Error::Config(format!("cannot start the {what}'s runtime: {e}")))
+}
+
 pub use admin::{Admin, NewTopic, OffsetSpec};
 pub use bytes::Bytes;
 pub use cluster::{ClientConfig, Cluster};

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Consumer, ConsumerConfig, ConsumerRecord, RebalanceListener};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::TopicPartition;
 
 pub struct BlockingConsumer {
@@ -20,12 +20,7 @@ pub struct BlockingConsumer {
 
 impl BlockingConsumer {
     pub fn new(config: ConsumerConfig) -> Result<BlockingConsumer> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("sluice-consumer")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Config(format!("cannot start the consumer's runtime: {e}")))?;
+        let runtime = crate::blocking_runtime("consumer")?;
         let consumer = runtime.block_on(Consumer::new(config))?;
         Ok(BlockingConsumer { runtime, consumer: Some(consumer) })
     }

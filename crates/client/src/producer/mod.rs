@@ -906,12 +906,7 @@ pub struct BlockingProducer {
 
 impl BlockingProducer {
     pub fn new(config: ProducerConfig) -> Result<BlockingProducer> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("sluice-producer")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Config(format!("cannot start the producer's runtime: {e}")))?;
+        let runtime = crate::blocking_runtime("producer")?;
         let producer = runtime.block_on(Producer::new(config))?;
         Ok(BlockingProducer { runtime, producer: Some(producer) })
     }
