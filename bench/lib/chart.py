@@ -15,9 +15,10 @@ COLOURS = {"sluice": "#1f77b4", "kafka": "#7f7f7f"}
 SHORT = {"page-cache": "pc", "fsync": "fsync"}
 
 PANELS = [
-    ("Produce throughput (MB/s)", False, [("ProducerPerf", "produce_mb_s"), ("librdkafka", "produce_rdkafka_mb_s")]),
+    ("Produce throughput (MB/s)", False, [("ProducerPerf", "produce_mb_s"), ("librdkafka", "produce_rdkafka_mb_s"),
+                                          ("wire", "produce_wire_mb_s")]),
     ("Consume throughput (MB/s)", False, [("cold", "consume_cold_mb_s"), ("warm", "consume_mb_s"),
-                                          ("librdkafka", "consume_rdkafka_mb_s")]),
+                                          ("librdkafka", "consume_rdkafka_mb_s"), ("wire", "consume_wire_mb_s")]),
     ("End-to-end latency at a fixed rate (ms)", True, [("p50", "e2e_p50_ms"), ("p99", "e2e_p99_ms"),
                                                        ("p99.9", "e2e_p999_ms"), ("ack p99", "paced_ack_p99_ms")]),
     ("Latency: EndToEndLatency, ProducerPerf acks (ms)", True, [("e2e p50", "e2e_seq_p50_ms"), ("e2e p99", "e2e_seq_p99_ms"),

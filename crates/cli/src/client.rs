@@ -9,6 +9,7 @@
 mod bench;
 #[cfg(feature = "rdkafka")]
 mod bench_rdkafka;
+mod bench_wire;
 mod consume;
 mod group;
 mod json;

@@ -561,6 +561,51 @@ async fn bench_prints_throughput_and_percentiles() {
     assert_eq!(ends.values().map(|o| o.offset).sum::<i64>(), 6000, "produce and e2e wrote 3000 each");
 }
 
+/// The number after `prefix` on the line that starts with it.
+fn count_after(stdout: &str, prefix: &str) -> i64 {
+    let line = stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} in:\n{stdout}"));
+    line[prefix.len()..].split_whitespace().next().and_then(|w| w.parse().ok()).unwrap_or_else(|| panic!("{line}"))
+}
+
+// `--client wire` sends pre-encoded batches and raw Fetches: what it reports acknowledged is in
+// the log, what it reports fetched is all of it, and a real client decodes those batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_wire_measures_the_broker_without_a_client_library() {
+    let server = server();
+    let topic = unique_topic("wire");
+    let common = ["--topic", topic.as_str(), "--record-size", "64", "--partitions", "2", "--client", "wire"];
+    let mut args = vec!["bench", "produce", "--records", "3000", "--batch-size", "1024", "--in-flight", "3"];
+    args.extend_from_slice(&common);
+    let stdout = ok(sluice(&server, &args, ""), "bench produce --client wire");
+    let requests = count_after(&stdout, "produce (wire): ");
+    let produced = count_after(&stdout, "produce (wire, per request): ");
+    // 13 records of 64 B fit a 1024 B batch; one batch per partition per request.
+    assert_eq!(produced, requests * 26, "{stdout}");
+    assert!(produced >= 3000 && produced < 3026, "{stdout}");
+    assert!(percentiles(&stdout, "produce (wire, per request)")["p50"] > 0.0);
+    let admin = admin(&server).await;
+    let ends = admin.list_offsets(&[tp(&topic, 0), tp(&topic, 1)], OffsetSpec::Latest).await.expect("offsets");
+    assert_eq!(ends.values().map(|o| o.offset).sum::<i64>(), produced);
+
+    let all = produced.to_string();
+    let mut args = vec!["bench", "consume", "--records", all.as_str(), "--connections", "2"];
+    args.extend_from_slice(&common);
+    let stdout = ok(sluice(&server, &args, ""), "bench consume --client wire");
+    assert_eq!(count_after(&stdout, "consume (wire): "), produced, "{stdout}");
+
+    let more = (produced + 1).to_string();
+    let mut args = vec!["bench", "consume", "--records", more.as_str()];
+    args.extend_from_slice(&common);
+    let err = fails(sluice(&server, &args, ""), "more records than the topic holds");
+    assert!(err.contains("fewer than --records") && err.contains("produce them first"), "{err}");
+
+    let stdout = ok(
+        sluice(&server, &["bench", "consume", "--topic", &topic, "--records", &all, "--partitions", "2"], ""),
+        "the Sluice client reads what the wire producer wrote",
+    );
+    assert!(stdout.contains(&format!("consume: read {produced} records")), "{stdout}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_say_what_went_wrong_and_what_to_do() {
     let dead = Server::Kafka("127.0.0.1:1");

@@ -1,6 +1,7 @@
 //! `sluice bench produce|consume|e2e`: throughput (records/s, MB/s) and latency percentiles
 //! (HdrHistogram, microsecond resolution, p50/p99/p99.9/max) against any Kafka-compatible
-//! broker, with the Sluice client or (built with `--features rdkafka`) librdkafka.
+//! broker, with the Sluice client, (built with `--features rdkafka`) librdkafka, or `wire`: no
+//! client library at all, to measure the broker itself (`bench_wire.rs`).
 //!
 //! What is measured:
 //! - `produce`: latency is from the `send` call to the delivery acknowledgement of that record.
@@ -46,6 +47,9 @@ pub enum Client {
     Sluice,
     /// librdkafka through the rdkafka crate (needs a build with `--features rdkafka`).
     Rdkafka,
+    /// No client library: pre-encoded batches and raw Fetch requests, no per-record work, so
+    /// what is measured is the broker (produce and consume only).
+    Wire,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -80,6 +84,13 @@ pub struct BenchArgs {
     /// Which client library to measure.
     #[arg(long, value_enum, default_value_t = Client::Sluice)]
     pub client: Client,
+    /// Connections to each broker (`--client wire` only).
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
+    /// Produce requests outstanding per connection (`--client wire` only; Kafka's
+    /// max.in.flight.requests.per.connection is 5).
+    #[arg(long, default_value_t = 5)]
+    pub in_flight: usize,
     /// Draw a progress bar on standard error even when it is not a terminal.
     #[arg(long)]
     pub progress: bool,
@@ -241,6 +252,9 @@ pub(super) async fn run(command: BenchCommand) -> Result<()> {
         }
     }
     compression(&args.compression)?;
+    if args.client == Client::Wire && kind == "e2e" {
+        bail!("--client wire measures produce and consume; use the sluice or rdkafka client for e2e");
+    }
     let partitions = ensure_topic(args).await?;
     describe(kind, args, partitions);
     match args.client {
@@ -249,6 +263,7 @@ pub(super) async fn run(command: BenchCommand) -> Result<()> {
             "consume" => consume_bench(args).await,
             _ => e2e_bench(args, partitions).await,
         },
+        Client::Wire => super::bench_wire::run(kind, args).await,
         #[cfg(feature = "rdkafka")]
         Client::Rdkafka => super::bench_rdkafka::run(kind, args, partitions).await,
         #[cfg(not(feature = "rdkafka"))]
