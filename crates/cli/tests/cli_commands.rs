@@ -581,7 +581,7 @@ async fn bench_wire_measures_the_broker_without_a_client_library() {
     let produced = count_after(&stdout, "produce (wire, per request): ");
     // 13 records of 64 B fit a 1024 B batch; one batch per partition per request.
     assert_eq!(produced, requests * 26, "{stdout}");
-    assert!(produced >= 3000 && produced < 3026, "{stdout}");
+    assert!((3000..3026).contains(&produced), "{stdout}");
     assert!(percentiles(&stdout, "produce (wire, per request)")["p50"] > 0.0);
     let admin = admin(&server).await;
     let ends = admin.list_offsets(&[tp(&topic, 0), tp(&topic, 1)], OffsetSpec::Latest).await.expect("offsets");
